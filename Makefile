@@ -1,0 +1,63 @@
+# galactic-clustering: `make book` renders the study, `make test` checks it reproduces.
+# Every target sets up .venv on first use (python3 -m venv + pip install -e '.[dev]').
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PARAMS ?= params/demo.yml
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export NUMBA_CACHE_DIR := $(CURDIR)/.cache/numba
+export MPLBACKEND := Agg
+export PYDEVD_DISABLE_FILE_VALIDATION := 1
+
+NBVAL := --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg
+
+.PHONY: help setup book chapters refresh test unit nbval lint bench clean clean-data
+
+help: ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-12s %s\n", $$1, $$2}'
+	@echo "  variables: PARAMS=$(PARAMS) (e.g. PARAMS=params/kaggle.yml for the real data)"
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+setup: $(VENV)/.installed ## create .venv and install the project with its dev extras (once)
+
+book: setup ## run every chapter on $(PARAMS) with papermill, then render _build/html
+	$(PY) -m helpers run --params $(PARAMS)
+
+chapters: setup ## run the chapters on $(PARAMS) without rendering the book
+	$(PY) -m helpers run --params $(PARAMS) --no-book
+
+refresh: setup ## re-execute the chapters on params/demo.yml and write them back as the committed reference outputs
+	$(PY) -m helpers run --params params/demo.yml --no-book --refresh
+
+data: setup ## generate the demo mock Galaxy Zoo if it is missing
+	$(PY) -m helpers prepare --params params/demo.yml
+
+lint: setup ## ruff on the package, tests, benchmarks and notebook sources
+	$(PY) -m ruff check src tests benchmarks notebooks
+
+unit: setup ## unit tests and doctests only
+	$(PY) -m pytest --doctest-modules src/helpers tests
+
+nbval: data ## replay the committed notebooks with nbval
+	$(PY) -m pytest $(NBVAL) notebooks
+
+test: data lint ## lint, unit tests, doctests and the nbval replay of the committed notebooks
+	$(PY) -m pytest --doctest-modules --ignore-glob='notebooks/*.py' $(NBVAL) src/helpers tests notebooks
+
+bench: setup ## run the benchmarks (ratios in one process; see README)
+	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b; done
+
+clean: ## remove the rendered book and caches (keeps data and .venv)
+	rm -rf _build .pytest_cache .ruff_cache .cache
+
+clean-data: ## remove generated data and run artifacts (data/synthetic, data/processed)
+	rm -rf data/synthetic data/processed

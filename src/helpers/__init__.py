@@ -1,0 +1,1 @@
+"""galactic-clustering helpers: data layer, mock Galaxy Zoo, labels, runner."""

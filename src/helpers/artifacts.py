@@ -1,0 +1,113 @@
+"""Run artifacts: atomic writes, ``metrics.json``, and where the data came from.
+
+Every file a chapter hands to a later one is written to a temporary name in the same folder
+and renamed into place, so an interrupted run never leaves a half file that a later chapter
+would trust.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from helpers.schema import SOLUTIONS_CSV, TRUTH_FILE
+
+METRICS = "metrics.json"
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds.
+
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> with atomic_path(d / "x.txt") as tmp:
+    ...     _ = tmp.write_text("done")
+    >>> (d / "x.txt").read_text()
+    'done'
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_atomic(path: str | Path, writer: Callable[[Path], Any]) -> Path:
+    """Call ``writer(tmp_path)`` and move the result onto ``path``."""
+    with atomic_path(path) as tmp:
+        writer(tmp)
+    return Path(path)
+
+
+def write_parquet(frame: pd.DataFrame, path: str | Path) -> Path:
+    """Write a DataFrame to Parquet atomically (no index)."""
+    return write_atomic(path, lambda tmp: frame.to_parquet(tmp, index=False))
+
+
+def write_json(obj: Any, path: str | Path) -> Path:
+    """Write JSON atomically, sorted and indented so that diffs are readable."""
+    text = json.dumps(obj, indent=2, sort_keys=True, default=_jsonable) + "\n"
+    return write_atomic(path, lambda tmp: tmp.write_text(text))
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    if isinstance(value, Path):
+        return value.as_posix()
+    raise TypeError(f"cannot write {type(value).__name__} to JSON")
+
+
+def read_metrics(run_dir: str | Path) -> dict:
+    """The run's metrics so far ({} when none)."""
+    path = Path(run_dir) / METRICS
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def update_metrics(run_dir: str | Path, section: str, values: dict) -> dict:
+    """Replace one chapter's ``section`` of ``metrics.json`` and return the whole document."""
+    metrics = read_metrics(run_dir)
+    metrics[section] = values
+    write_json(metrics, Path(run_dir) / METRICS)
+    return metrics
+
+
+def data_source(data_dir: str | Path) -> dict:
+    """Say whether ``data_dir`` holds the mock Galaxy Zoo (with ground truth) or real data.
+
+    Every page states this, so that no reader takes mock numbers for real ones.
+    """
+    data_dir = Path(data_dir)
+    mock_manifest = data_dir / "mock.json"
+    if mock_manifest.exists():
+        info = json.loads(mock_manifest.read_text())
+        return {
+            "kind": "mock",
+            "truth": (data_dir / TRUTH_FILE).exists(),
+            "description": (
+                f"the mock Galaxy Zoo ({info.get('n', '?')} simulated galaxies, seed "
+                f"{info.get('seed', '?')}): simulated images and volunteer votes with known truth, "
+                "not real Galaxy Zoo data"
+            ),
+        }
+    return {
+        "kind": "real",
+        "truth": False,
+        "description": (
+            f"Galaxy Zoo data in the Kaggle layout read from {data_dir.name}/"
+            f"{SOLUTIONS_CSV} (no ground truth beyond the votes)"
+        ),
+    }

@@ -1,0 +1,114 @@
+"""Command line: ``python -m helpers {validate,synth,run,...}``.
+
+Each subcommand parses its arguments here and hands them to the module that does the work,
+so that the notebooks and the command line call the same functions. Mistakes a user can make
+end in one clear line on stderr and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from helpers.errors import UserError
+
+
+def _add_validate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "validate",
+        help="check a Kaggle-layout Galaxy Zoo folder (table + images)",
+        description="Check DATA_DIR/training_solutions_rev1.csv and DATA_DIR/images_training_rev1/. "
+        "Exit 0: usable and clean; 2: usable, with warnings (e.g. images converted to RGB); "
+        "1: not usable.",
+    )
+    p.add_argument("data_dir", type=Path)
+    p.add_argument("--on-bad-image", choices=["error", "skip"], default="error",
+                   help="per-image problems stop the run (error, default) or drop those galaxies (skip)")
+    p.add_argument("--image-size", type=int, default=424,
+                   help="expected width and height in pixels (0: accept any size)")
+    p.add_argument("--tolerance", type=float, default=None,
+                   help="allowed deviation of the decision-tree sums (default 0.01)")
+    p.add_argument("--no-images", action="store_true", help="check the table only")
+    p.add_argument("--strict", action="store_true", help="treat warnings as errors (exit 1)")
+    p.add_argument("--json", type=Path, default=None, help="also write the full report as JSON")
+    p.set_defaults(func=_run_validate)
+
+
+def _run_validate(args: argparse.Namespace) -> int:
+    from helpers.dataset import validate_cli
+
+    return validate_cli(args)
+
+
+def _add_synth(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "synth",
+        help="write a mock Galaxy Zoo (Kaggle layout + ground truth) from a seed",
+        description="Write OUT_DIR/training_solutions_rev1.csv, OUT_DIR/images_training_rev1/*.jpg "
+        "and OUT_DIR/ground_truth.csv, deterministically from --seed.",
+    )
+    p.add_argument("out_dir", type=Path)
+    p.add_argument("-n", "--n", type=int, required=True, help="number of labelled galaxies")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n-test", type=int, default=0,
+                   help="extra unlabelled galaxies in images_test_rev1/ (their truth is kept)")
+    p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing OUT_DIR")
+    p.set_defaults(func=_run_synth)
+
+
+def _run_synth(args: argparse.Namespace) -> int:
+    from helpers.synth import synth_cli
+
+    return synth_cli(args)
+
+
+def _add_run(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "run",
+        help="run the chapters with papermill on a parameter profile, then build the book",
+    )
+    p.add_argument("--params", type=Path, default=Path("params/demo.yml"))
+    p.add_argument("--only", nargs="*", default=None, help="chapter stems to run (default: all)")
+    p.add_argument("--no-book", action="store_true", help="run the chapters, skip jupyter-book")
+    p.add_argument("--refresh", action="store_true",
+                   help="write the executed notebooks back as the committed reference outputs")
+    p.set_defaults(func=_run_run)
+
+    p = sub.add_parser("prepare", help="generate the profile's mock data if it is missing")
+    p.add_argument("--params", type=Path, default=Path("params/demo.yml"))
+    p.set_defaults(func=_run_prepare)
+
+
+def _run_run(args: argparse.Namespace) -> int:
+    from helpers.runner import run_cli
+
+    return run_cli(args)
+
+
+def _run_prepare(args: argparse.Namespace) -> int:
+    from helpers.runner import prepare_cli
+
+    return prepare_cli(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m helpers", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_validate(sub)
+    _add_synth(sub)
+    _add_run(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted: nothing half-written was kept", file=sys.stderr)
+        return 130

@@ -1,0 +1,147 @@
+"""Figures shared by the chapters, with one label palette used everywhere.
+
+Related labels share a hue: round galaxies are warm (reds/oranges), edge-on disks green,
+face-on disks blue, star/artifact grey; "uncertain" is a pale grey.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from helpers.schema import ALL_LABELS, QUESTIONS
+
+LABEL_COLORS: dict[str, str] = {
+    "round: completely round": "#b2182b",
+    "round: in between": "#ef6548",
+    "round: cigar-shaped": "#fdae6b",
+    "edge-on disk: rounded bulge": "#006d2c",
+    "edge-on disk: boxy bulge": "#41ab5d",
+    "edge-on disk: no bulge": "#a1d99b",
+    "disk: spiral": "#08519c",
+    "disk: no spiral": "#6baed6",
+    "star or artifact": "#525252",
+    "uncertain": "#d9d9d9",
+}
+assert set(LABEL_COLORS) == set(ALL_LABELS)
+
+
+def style() -> None:
+    """One matplotlib style for every chapter (deterministic PNGs, readable at book width)."""
+    plt.rcParams.update({
+        "figure.dpi": 80,
+        "savefig.dpi": 80,
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+        "axes.titlesize": "medium",
+        "font.size": 10,
+    })
+
+
+def label_bar(counts: pd.Series, ax=None, title: str = "Galaxies per label"):
+    """Horizontal bar chart of label counts in the palette, with counts printed on the bars."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 0.35 * len(counts) + 1))
+    labels = list(counts.index)
+    ax.barh(labels, counts.to_numpy(), color=[LABEL_COLORS.get(lab, "#999999") for lab in labels])
+    ax.invert_yaxis()
+    total = max(int(counts.sum()), 1)
+    for y, value in enumerate(counts.to_numpy()):
+        ax.text(value, y, f" {value} ({100 * value / total:.1f}%)", va="center", fontsize=8)
+    ax.set_xlabel("galaxies")
+    ax.set_title(title)
+    ax.set_xlim(0, counts.max() * 1.3 if counts.max() > 0 else 1)
+    return ax
+
+
+def vote_histograms(frame: pd.DataFrame, questions: Sequence[int] = (1, 2, 4, 7, 9), bins: int = 20):
+    """One panel per question: histograms of each answer's vote fraction, conditional on reaching it.
+
+    Conditional fractions (answer / parent) show how decisive volunteers were at that step.
+    """
+    fig, axes = plt.subplots(1, len(questions), figsize=(3.2 * len(questions), 2.8), sharey=False)
+    edges = np.linspace(0, 1, bins + 1)
+    for ax, q in zip(np.atleast_1d(axes), questions, strict=True):
+        question = QUESTIONS[q]
+        parent = frame[question.parent].to_numpy() if question.parent else np.ones(len(frame))
+        reached = parent > 0.05
+        for col, name in zip(question.columns, question.answers, strict=True):
+            cond = frame[col].to_numpy()[reached] / parent[reached]
+            ax.hist(np.clip(cond, 0, 1), bins=edges, histtype="step", linewidth=1.5, label=name)
+        ax.set_title(f"Q{q}: {question.text}", fontsize=8, wrap=True)
+        ax.set_xlabel("fraction of votes at this question")
+        ax.legend(fontsize=7, frameon=False)
+    np.atleast_1d(axes)[0].set_ylabel("galaxies")
+    fig.tight_layout()
+    return fig
+
+
+def thumbnail(path: str | Path, size: int = 96, crop: int = 212) -> np.ndarray:
+    """The central ``crop`` pixels of a cutout, resized to ``size`` (as a galaxy stamp)."""
+    with Image.open(path) as img:
+        img = img.convert("RGB")
+        w, h = img.size
+        c = min(crop, w, h)
+        left, top = (w - c) // 2, (h - c) // 2
+        return np.asarray(img.crop((left, top, left + c, top + c)).resize((size, size), Image.BICUBIC))
+
+
+def galaxy_grid(
+    table: pd.DataFrame,
+    by: str = "label",
+    per_group: int = 6,
+    seed: int = 0,
+    order: Sequence[str] | None = None,
+    caption=None,
+):
+    """A grid of example galaxies: one row per value of ``by``, ``per_group`` random members each.
+
+    ``table`` needs ``image_path`` and the ``by`` column. ``caption(row)`` may return a short text
+    drawn under each stamp (e.g. the leaf probability).
+    """
+    groups = [g for g in (order or sorted(table[by].unique())) if (table[by] == g).any()]
+    rng = np.random.default_rng(seed)
+    fig, axes = plt.subplots(len(groups), per_group, figsize=(1.3 * per_group + 1.6, 1.35 * len(groups)),
+                             squeeze=False)
+    for r, group in enumerate(groups):
+        members = table[table[by] == group]
+        pick = members.iloc[rng.permutation(len(members))[:per_group]]
+        for c in range(per_group):
+            ax = axes[r, c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for spine in ax.spines.values():
+                spine.set_visible(False)
+            if c < len(pick):
+                row = pick.iloc[c]
+                ax.imshow(thumbnail(row["image_path"]))
+                if caption is not None:
+                    ax.set_xlabel(caption(row), fontsize=7, labelpad=1)
+        axes[r, 0].set_ylabel(group.replace(": ", ":\n"), rotation=0, ha="right", va="center", fontsize=8,
+                              color=LABEL_COLORS.get(group, "black"))
+    fig.subplots_adjust(left=0.17, right=0.99, top=0.99, bottom=0.02, wspace=0.05, hspace=0.25)
+    return fig
+
+
+def confusion_heatmap(table: pd.DataFrame, ax=None, title: str = "", normalize: bool = True):
+    """Heatmap of a cross-tabulation (rows: reference, columns: prediction), annotated with counts."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(0.6 * table.shape[1] + 3, 0.45 * table.shape[0] + 1.5))
+    values = table.to_numpy(dtype=float)
+    shown = values / np.maximum(values.sum(axis=1, keepdims=True), 1) if normalize else values
+    ax.imshow(shown, cmap="Blues", vmin=0, vmax=1 if normalize else None, aspect="auto")
+    for (i, j), count in np.ndenumerate(values):
+        if count:
+            ax.text(j, i, f"{int(count)}", ha="center", va="center", fontsize=7,
+                    color="white" if shown[i, j] > 0.6 else "black")
+    ax.set_xticks(range(table.shape[1]), table.columns, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(table.shape[0]), table.index, fontsize=8)
+    ax.set_xlabel(table.columns.name or "")
+    ax.set_ylabel(table.index.name or "")
+    ax.set_title(title)
+    return ax

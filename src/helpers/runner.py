@@ -1,0 +1,327 @@
+"""Run the study: every chapter in order with papermill on a parameter profile, then the book.
+
+A profile (``params/demo.yml``) names the run, the data, and the chapters' parameters::
+
+    run: demo                      # artifacts and executed notebooks go to data/processed/demo/
+    mock: {n: 2000, seed: 42}      # generate the mock Galaxy Zoo into data_dir when it is missing
+    data_dir: data/synthetic/demo  # Kaggle layout; relative paths start at the repository root
+    seed: 42                       # any parameter a chapter declares; passed to those that declare it
+    chapters:
+      01_labels: {label_threshold: null}   # parameters for one chapter only
+
+The runner never edits tracked files: executed notebooks land in ``<run_dir>/notebooks/`` and the
+book is rendered from a staged copy in ``_build/source`` into ``_build/html``. ``refresh=True``
+is the one exception, on purpose: it writes the executed notebooks back as the committed
+reference outputs, stripped of papermill's metadata so that the diff shows only real changes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from helpers import paths
+from helpers.errors import ParameterError, UserError
+from helpers.schema import SOLUTIONS_CSV
+
+RUNNER_KEYS = {"run", "mock", "chapters", "description"}
+KERNEL = "python3"
+
+
+@dataclass
+class Profile:
+    """A parameter profile, read and checked."""
+
+    path: Path
+    run: str
+    data_dir: Path
+    mock: dict | None
+    common: dict[str, Any] = field(default_factory=dict)
+    chapters: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def run_dir(self) -> Path:
+        return paths.PROCESSED / self.run
+
+
+def load_profile(path: str | Path) -> Profile:
+    """Read a YAML profile; every mistake is a ParameterError naming the file and key."""
+    path = paths.resolve(path)
+    if not path.exists():
+        known = ", ".join(p.relative_to(paths.ROOT).as_posix() for p in sorted(paths.PARAMS.glob("*.yml")))
+        raise ParameterError(f"profile {path} does not exist; known profiles: {known}")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ParameterError(f"{path}: not valid YAML ({exc})") from None
+    if not isinstance(raw, dict):
+        raise ParameterError(f"{path}: expected a mapping of parameters at the top level")
+    run = raw.get("run")
+    if not isinstance(run, str) or not run or "/" in run or run.startswith("."):
+        raise ParameterError(f"{path}: 'run' must be a plain folder name such as 'demo' (got {run!r})")
+    if "data_dir" not in raw:
+        raise ParameterError(f"{path}: 'data_dir' is missing (the folder with {SOLUTIONS_CSV})")
+    mock = raw.get("mock")
+    if mock is not None:
+        if not isinstance(mock, dict) or "n" not in mock:
+            raise ParameterError(f"{path}: 'mock' must be a mapping with at least 'n' (and 'seed')")
+        unknown = set(mock) - {"n", "seed", "n_test"}
+        if unknown:
+            raise ParameterError(f"{path}: unknown keys under 'mock': {sorted(unknown)} (use n, seed, n_test)")
+    chapters = raw.get("chapters") or {}
+    if not isinstance(chapters, dict) or not all(isinstance(v, dict) for v in chapters.values()):
+        raise ParameterError(f"{path}: 'chapters' must map chapter names to parameter mappings")
+    common = {k: v for k, v in raw.items() if k not in RUNNER_KEYS}
+    return Profile(path=path, run=run, data_dir=paths.resolve(raw["data_dir"]), mock=mock,
+                   common=common, chapters=chapters)
+
+
+def chapter_sources() -> list[Path]:
+    """The chapters' py:percent sources, in order (``notebooks/NN_name.py``)."""
+    return sorted(paths.NOTEBOOKS.glob("[0-9][0-9]_*.py"))
+
+
+def read_chapter(source: Path):
+    """The chapter as an nbformat notebook, outputs empty, with stable cell ids."""
+    import jupytext
+
+    nb = jupytext.read(source)
+    nb.metadata.pop("jupytext", None)
+    nb.metadata["kernelspec"] = {"name": KERNEL, "display_name": "Python 3", "language": "python"}
+    for i, cell in enumerate(nb.cells):
+        cell["id"] = f"cell-{i:02d}"
+    return nb
+
+
+def declared_parameters(nb) -> dict[str, Any]:
+    """Names and defaults of the parameters cell (the cell tagged ``parameters``)."""
+    from papermill.inspection import _infer_parameters
+
+    return {p.name: p.default for p in _infer_parameters(nb)}
+
+
+def chapter_parameters(profile: Profile, stem: str, declared: dict[str, Any]) -> dict[str, Any]:
+    """The parameters papermill injects into chapter ``stem``: the profile's values it declares."""
+    params = {k: v for k, v in profile.common.items() if k in declared}
+    params.update(profile.chapters.get(stem, {}))
+    if "run_dir" in declared:
+        params["run_dir"] = paths.relative(profile.run_dir)
+    if "data_dir" in declared:
+        params["data_dir"] = paths.relative(profile.data_dir)
+    unknown = set(profile.chapters.get(stem, {})) - set(declared)
+    if unknown:
+        raise ParameterError(
+            f"{profile.path.name}: chapters.{stem} sets {sorted(unknown)}, which {stem} does not "
+            f"declare; its parameters are {sorted(declared)}"
+        )
+    return params
+
+
+def check_profile_keys(profile: Profile, declared_by_chapter: dict[str, dict[str, Any]]) -> None:
+    """A key no chapter declares is a typo: say so before anything runs."""
+    everything = set().union(*declared_by_chapter.values()) if declared_by_chapter else set()
+    unknown = set(profile.common) - everything - {"data_dir"}
+    if unknown:
+        raise ParameterError(
+            f"{profile.path.name}: {sorted(unknown)} is not a parameter of any chapter; "
+            f"known parameters: {sorted(everything)}"
+        )
+    stray = set(profile.chapters) - set(declared_by_chapter)
+    if stray:
+        raise ParameterError(
+            f"{profile.path.name}: no chapter named {sorted(stray)}; chapters: {sorted(declared_by_chapter)}"
+        )
+
+
+def prepare_data(profile: Profile) -> Path:
+    """Make sure the profile's data exists: generate the mock when asked, else explain the download."""
+    csv = profile.data_dir / SOLUTIONS_CSV
+    if csv.exists():
+        return profile.data_dir
+    if profile.mock is None:
+        raise UserError(
+            f"{paths.relative(csv)} is missing. Download the real data with the Kaggle CLI "
+            "(see README, 'Real data'): kaggle competitions download -c galaxy-zoo-the-galaxy-challenge "
+            f"-p {paths.relative(profile.data_dir)}, then unzip training_solutions_rev1.zip and "
+            "images_training_rev1.zip there."
+        )
+    from helpers.synth import write_mock
+
+    mock = profile.mock
+    print(f"generating the mock Galaxy Zoo: {mock['n']} galaxies, seed {mock.get('seed', 0)} "
+          f"-> {paths.relative(profile.data_dir)}", flush=True)
+    write_mock(profile.data_dir, int(mock["n"]), int(mock.get("seed", 0)),
+               n_test=int(mock.get("n_test", 0)), overwrite=profile.data_dir.exists())
+    return profile.data_dir
+
+
+def strip_run_metadata(nb) -> None:
+    """Remove what papermill and the kernel add that changes from run to run."""
+    nb.metadata.pop("papermill", None)
+    nb.metadata.pop("widgets", None)
+    for cell in nb.cells:
+        cell.metadata.pop("papermill", None)
+        cell.metadata.pop("execution", None)
+        tags = cell.metadata.get("tags")
+        if tags is not None and not tags:
+            cell.metadata.pop("tags")
+
+
+def execute_chapter(source: Path, profile: Profile, *, refresh: bool = False) -> Path:
+    """Execute one chapter with papermill into ``<run_dir>/notebooks/``; return the output path."""
+    import nbformat
+    import papermill as pm
+
+    nb = read_chapter(source)
+    declared = declared_parameters(nb)
+    params = chapter_parameters(profile, source.stem, declared)
+    out_dir = profile.run_dir / "notebooks"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    input_path = out_dir / f".{source.stem}.input.ipynb"
+    output_path = out_dir / f"{source.stem}.ipynb"
+    nbformat.write(nb, input_path)
+    # refresh writes the notebook's own defaults: the profile must agree with them (checked)
+    inject = {} if refresh else params
+    if refresh:
+        differ = {k: (v, declared[k]) for k, v in params.items()
+                  if k in declared and _literal(declared[k]) != v}
+        if differ:
+            raise ParameterError(
+                f"refresh writes the reference run, so {profile.path.name} must equal the defaults "
+                f"of {source.name}; these differ (profile, notebook): {differ}"
+            )
+    started = time.perf_counter()
+    print(f"[{source.stem}] running with {inject or 'its defaults'}", flush=True)
+    try:
+        pm.execute_notebook(
+            str(input_path), str(output_path), parameters=inject, kernel_name=KERNEL,
+            cwd=str(paths.ROOT), progress_bar=False, log_output=False, report_mode=False,
+        )
+    except pm.PapermillExecutionError as exc:
+        raise UserError(
+            f"chapter {source.stem} failed in cell {exc.exec_count} ({exc.ename}: {exc.evalue}); "
+            f"the executed notebook with the error is {paths.relative(output_path)}"
+        ) from None
+    finally:
+        input_path.unlink(missing_ok=True)
+    executed = nbformat.read(output_path, as_version=4)
+    strip_run_metadata(executed)
+    nbformat.write(executed, output_path)
+    print(f"[{source.stem}] done in {time.perf_counter() - started:.1f} s -> "
+          f"{paths.relative(output_path)}", flush=True)
+    return output_path
+
+
+def _literal(default: str) -> Any:
+    """papermill reports defaults as source text: turn them into values for comparison."""
+    import ast
+
+    try:
+        return ast.literal_eval(default)
+    except (ValueError, SyntaxError):
+        return default
+
+
+def refresh_reference(executed: Path) -> Path:
+    """Copy an executed notebook over the committed ``notebooks/NN.ipynb`` and check the pair."""
+    import jupytext
+
+    target = paths.NOTEBOOKS / executed.name
+    shutil.copyfile(executed, target)
+    # the .py is the source: check it still matches the refreshed notebook's cells
+    source = target.with_suffix(".py")
+    paired = jupytext.read(target)
+    if jupytext.writes(paired, fmt="py:percent") != source.read_text():
+        jupytext.write(paired, source, fmt="py:percent")
+    return target
+
+
+def stage_book(executed: list[Path]) -> Path:
+    """Lay out the book sources with this run's executed notebooks in ``_build/source``."""
+    stage = paths.BUILD / "source"
+    if stage.exists():
+        shutil.rmtree(stage)
+    stage.mkdir(parents=True)
+    for name in ("_config.yml", "_toc.yml", "references.bib"):
+        if (paths.ROOT / name).exists():
+            shutil.copy2(paths.ROOT / name, stage / name)
+    shutil.copytree(paths.ROOT / "book", stage / "book")
+    (stage / "notebooks").mkdir()
+    for nb in executed:
+        shutil.copy2(nb, stage / "notebooks" / nb.name)
+    return stage
+
+
+def build_book(stage: Path) -> Path:
+    """Render ``stage`` with jupyter-book 1.x (no execution, warnings are errors) into _build/html."""
+    exe = Path(sys.executable).with_name("jupyter-book")
+    if not exe.exists():
+        raise UserError("jupyter-book is not installed in this environment: run `make setup`")
+    html = paths.BUILD / "html"
+    if html.exists():
+        shutil.rmtree(html)
+    cmd = [str(exe), "build", str(stage), "--path-output", str(paths.ROOT), "-n", "-W", "--keep-going"]
+    print("[book] " + " ".join(cmd[1:]), flush=True)
+    proc = subprocess.run(cmd, cwd=paths.ROOT, text=True, capture_output=True)
+    log = paths.BUILD / "book.log"
+    log.write_text(proc.stdout + proc.stderr)
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
+        raise UserError(f"jupyter-book build failed (exit {proc.returncode}); full log: "
+                        f"{paths.relative(log)}\n{tail}")
+    index = html / "index.html"
+    if not index.exists():
+        raise UserError(f"jupyter-book exited 0 but wrote no {paths.relative(index)}; see {paths.relative(log)}")
+    print(f"[book] {paths.relative(index)}", flush=True)
+    return index
+
+
+def run(params: str | Path = "params/demo.yml", *, only: list[str] | None = None,
+        book: bool = True, refresh: bool = False) -> list[Path]:
+    """Run the chapters of a profile in order, then (optionally) render the book."""
+    profile = load_profile(params)
+    sources = chapter_sources()
+    if not sources:
+        raise UserError(f"no chapters found in {paths.relative(paths.NOTEBOOKS)}")
+    declared = {s.stem: declared_parameters(read_chapter(s)) for s in sources}
+    check_profile_keys(profile, declared)
+    if only:
+        missing = set(only) - set(declared)
+        if missing:
+            raise ParameterError(f"--only {sorted(missing)}: no such chapter; chapters: {sorted(declared)}")
+        sources = [s for s in sources if s.stem in only]
+    prepare_data(profile)
+    executed = [execute_chapter(s, profile, refresh=refresh) for s in sources]
+    if refresh:
+        for nb in executed:
+            print(f"[refresh] {paths.relative(refresh_reference(nb))}", flush=True)
+    if book:
+        all_executed = [profile.run_dir / "notebooks" / f"{s.stem}.ipynb" for s in chapter_sources()]
+        missing = [p for p in all_executed if not p.exists()]
+        if missing:
+            raise UserError(f"cannot build the book: {paths.relative(missing[0])} has not run yet "
+                            "(run without --only first)")
+        build_book(stage_book(all_executed))
+    return executed
+
+
+def run_cli(args: argparse.Namespace) -> int:
+    run(args.params, only=args.only, book=not args.no_book, refresh=args.refresh)
+    return 0
+
+
+def prepare_cli(args: argparse.Namespace) -> int:
+    profile = load_profile(args.params)
+    print(paths.relative(prepare_data(profile)))
+    return 0
+
+
+__all__ = ["Profile", "load_profile", "run", "prepare_data"]

@@ -1,0 +1,38 @@
+"""What every chapter does first: seeds, thread counts, plot style, display options.
+
+>>> info = setup(seed=1)
+>>> info["seed"]
+1
+"""
+
+from __future__ import annotations
+
+import os
+import random
+
+import numpy as np
+import pandas as pd
+
+from helpers import paths
+
+
+def setup(seed: int = 42, threads: int | None = None) -> dict:
+    """Seed every generator, fix thread counts and the figure style; return what was set."""
+    threads = threads or int(os.environ.get("GC_THREADS", os.cpu_count() or 1))
+    os.environ.setdefault("NUMBA_CACHE_DIR", str(paths.ROOT / ".cache" / "numba"))
+    random.seed(seed)
+    np.random.seed(seed)
+    try:  # torch is only needed from the training chapter on
+        import torch
+    except ImportError:
+        pass
+    else:
+        torch.manual_seed(seed)
+        torch.set_num_threads(threads)
+    from helpers.plots import style
+
+    style()
+    pd.set_option("display.precision", 3)
+    pd.set_option("display.max_columns", 20)
+    pd.set_option("display.width", 120)
+    return {"seed": seed, "threads": threads}
