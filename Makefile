@@ -10,7 +10,6 @@ PY     := $(VENV)/bin/python
 PARAMS ?= params/demo.yml
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export NUMBA_CACHE_DIR := $(CURDIR)/.cache/numba
-export MPLBACKEND := Agg
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg

@@ -98,6 +98,7 @@ def read_chapter(source: Path):
     nb.metadata["kernelspec"] = {"name": KERNEL, "display_name": "Python 3", "language": "python"}
     for i, cell in enumerate(nb.cells):
         cell["id"] = f"cell-{i:02d}"
+        cell.metadata.setdefault("tags", [])  # papermill expects the key (empty ones are stripped)
     return nb
 
 
@@ -268,7 +269,8 @@ def build_book(stage: Path) -> Path:
     html = paths.BUILD / "html"
     if html.exists():
         shutil.rmtree(html)
-    cmd = [str(exe), "build", str(stage), "--path-output", str(paths.ROOT), "-n", "-W", "--keep-going"]
+    # --path-output P renders into P/_build/html
+    cmd = [str(exe), "build", str(stage), "--path-output", str(paths.BUILD.parent), "-n", "-W", "--keep-going"]
     print("[book] " + " ".join(cmd[1:]), flush=True)
     proc = subprocess.run(cmd, cwd=paths.ROOT, text=True, capture_output=True)
     log = paths.BUILD / "book.log"

@@ -16,6 +16,17 @@ import pandas as pd
 from helpers import paths
 
 
+def _inline_figures() -> None:
+    """In a notebook kernel, draw figures inline even if MPLBACKEND (e.g. Agg) is set."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is not None and getattr(shell, "kernel", None) is not None:
+        shell.run_line_magic("matplotlib", "inline")
+
+
 def setup(seed: int = 42, threads: int | None = None) -> dict:
     """Seed every generator, fix thread counts and the figure style; return what was set."""
     threads = threads or int(os.environ.get("GC_THREADS", os.cpu_count() or 1))
@@ -29,6 +40,7 @@ def setup(seed: int = 42, threads: int | None = None) -> dict:
     else:
         torch.manual_seed(seed)
         torch.set_num_threads(threads)
+    _inline_figures()
     from helpers.plots import style
 
     style()

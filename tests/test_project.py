@@ -1,0 +1,80 @@
+"""The project's own files agree with each other: environment.yml vs pyproject, profiles vs
+notebook parameters, paired notebooks, the Makefile's documented targets."""
+
+import re
+import subprocess
+import sys
+import tomllib
+
+import jupytext
+import nbformat
+import pytest
+import yaml
+
+from helpers import paths, runner
+
+
+def _split(requirement: str) -> tuple[str, str]:
+    m = re.match(r"^\s*([A-Za-z0-9_.\-]+)\s*(.*)$", requirement)
+    return m.group(1).lower().replace("_", "-"), m.group(2).replace(" ", "")
+
+
+def test_environment_yml_matches_pyproject():
+    project = tomllib.loads((paths.ROOT / "pyproject.toml").read_text())["project"]
+    wanted = dict(_split(r) for r in project["dependencies"] + project["optional-dependencies"]["dev"])
+    env = yaml.safe_load((paths.ROOT / "environment.yml").read_text())
+    listed = dict(_split(d) for d in env["dependencies"] if isinstance(d, str) and not d.startswith(("python", "pip")))
+    assert listed == wanted
+    assert wanted["jupyter-book"].endswith("<2")
+
+
+def test_demo_profile_equals_the_notebook_defaults():
+    """The committed notebooks are the demo run only if the demo profile is their defaults."""
+    profile = runner.load_profile("params/demo.yml")
+    for source in runner.chapter_sources():
+        declared = runner.declared_parameters(runner.read_chapter(source))
+        params = runner.chapter_parameters(profile, source.stem, declared)
+        for key, value in params.items():
+            assert runner._literal(declared[key]) == value, f"{source.name}: {key}"
+
+
+@pytest.mark.parametrize("profile", sorted(paths.PARAMS.glob("*.yml")), ids=lambda p: p.name)
+def test_profiles_name_only_known_parameters(profile):
+    loaded = runner.load_profile(profile)
+    declared = {s.stem: runner.declared_parameters(runner.read_chapter(s)) for s in runner.chapter_sources()}
+    runner.check_profile_keys(loaded, declared)
+
+
+@pytest.mark.parametrize("source", runner.chapter_sources(), ids=lambda p: p.name)
+def test_paired_notebook_matches_its_source(source):
+    ipynb = source.with_suffix(".ipynb")
+    assert ipynb.exists(), f"{source.name} has no paired {ipynb.name}: run `make refresh`"
+    text = jupytext.read(source)
+    committed = nbformat.read(ipynb, as_version=4)
+    assert [(c.cell_type, c.source) for c in text.cells] == [(c.cell_type, c.source) for c in committed.cells]
+    # reference outputs: executed, no papermill leftovers, no error outputs
+    assert "papermill" not in committed.metadata
+    code = [c for c in committed.cells if c.cell_type == "code"]
+    assert all(c.execution_count is not None for c in code), "run `make refresh`: unexecuted cells"
+    assert not any(o.get("output_type") == "error" for c in code for o in c.outputs)
+    assert not any("injected-parameters" in c.metadata.get("tags", []) for c in committed.cells)
+
+
+def test_jupytext_diff_reports_no_drift():
+    for source in runner.chapter_sources():
+        out = subprocess.run(
+            [sys.executable, "-m", "jupytext", "--diff", "--diff-format", "py:percent",
+             str(source.with_suffix(".ipynb")), str(source)],
+            capture_output=True, text=True, check=True,
+        ).stdout
+        drift = [line for line in out.splitlines() if re.match(r"^[+-][^+-]", line)]
+        assert not drift, f"{source.name}: {drift[:5]}"
+
+
+def test_make_help_lists_the_readme_commands():
+    out = subprocess.run(["make", "-s", "help"], cwd=paths.ROOT, capture_output=True, text=True,
+                         check=True).stdout
+    for target in ("book", "test", "refresh", "setup", "bench"):
+        assert f"make {target}" in out
+    readme = (paths.ROOT / "README.md").read_text()
+    assert "make book" in readme and "make test" in readme

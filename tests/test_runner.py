@@ -1,0 +1,101 @@
+"""The papermill runner: profiles are checked before anything runs; chapters run into the run's
+own folder; a failing chapter names its notebook; the book renders from the run."""
+
+import json
+import shutil
+
+import pytest
+
+from helpers import cli, paths, runner
+from helpers.errors import ParameterError, UserError
+
+
+def write(tmp_path, text, name="p.yml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("text, match", [
+    ("run: [x\n", "not valid YAML"),
+    ("- a\n- b\n", "mapping"),
+    ("data_dir: x\n", "'run'"),
+    ("run: ../up\ndata_dir: x\n", "'run'"),
+    ("run: r\n", "data_dir"),
+    ("run: r\ndata_dir: x\nmock: {seed: 1}\n", "'mock'"),
+    ("run: r\ndata_dir: x\nmock: {n: 5, colour: red}\n", "colour"),
+    ("run: r\ndata_dir: x\nchapters: {01_labels: 3}\n", "chapters"),
+])
+def test_bad_profiles_are_explained(tmp_path, text, match):
+    with pytest.raises(ParameterError, match=match):
+        runner.load_profile(write(tmp_path, text))
+
+
+def test_missing_profile_lists_the_known_ones(tmp_path):
+    with pytest.raises(ParameterError, match="params/demo.yml"):
+        runner.load_profile(tmp_path / "nope.yml")
+
+
+def test_typos_in_parameters_are_caught_before_running(tmp_path):
+    declared = {s.stem: runner.declared_parameters(runner.read_chapter(s)) for s in runner.chapter_sources()}
+    typo = runner.load_profile(write(tmp_path, "run: r\ndata_dir: x\nlabel_treshold: 0.5\n"))
+    with pytest.raises(ParameterError, match="label_treshold"):
+        runner.check_profile_keys(typo, declared)
+    stray = runner.load_profile(write(tmp_path, "run: r\ndata_dir: x\nchapters: {09_nothing: {}}\n"))
+    with pytest.raises(ParameterError, match="09_nothing"):
+        runner.check_profile_keys(stray, declared)
+    wrong = runner.load_profile(write(tmp_path, "run: r\ndata_dir: x\nchapters: {01_labels: {epochs: 3}}\n"))
+    with pytest.raises(ParameterError, match="epochs"):
+        runner.chapter_parameters(wrong, "01_labels", declared["01_labels"])
+
+
+def test_missing_real_data_says_how_to_download(tmp_path):
+    profile = runner.load_profile(write(tmp_path, f"run: r\ndata_dir: {tmp_path / 'kaggle'}\n"))
+    with pytest.raises(UserError, match="kaggle competitions download"):
+        runner.prepare_data(profile)
+
+
+@pytest.fixture()
+def sandbox(tmp_path, monkeypatch):
+    """Run artifacts and the book go to tmp_path, not the repository."""
+    monkeypatch.setattr(paths, "PROCESSED", tmp_path / "processed")
+    monkeypatch.setattr(paths, "BUILD", tmp_path / "_build")
+    return tmp_path
+
+
+@pytest.mark.slow
+def test_tiny_run_end_to_end_renders_the_book(sandbox):
+    data = sandbox / "mock"
+    profile = write(sandbox, f"run: tiny\nmock: {{n: 24, seed: 3}}\ndata_dir: {data}\nseed: 1\n"
+                             "chapters: {01_labels: {examples_per_label: 2}}\n")
+    assert cli.main(["run", "--params", str(profile)]) == 0
+    run_dir = sandbox / "processed" / "tiny"
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["labels"]["galaxies"] == 24
+    assert metrics["labels"]["data_source"] == "mock"
+    assert sum(metrics["labels"]["label_counts"].values()) == 24
+    assert (run_dir / "labels.parquet").exists()
+    executed = run_dir / "notebooks" / "01_labels.ipynb"
+    assert "examples_per_label = 2" in executed.read_text()  # papermill injected the profile's value
+    html = sandbox / "_build" / "html"
+    assert (html / "index.html").exists()
+    chapter = (html / "notebooks" / "01_labels.html").read_text()
+    assert "mock Galaxy Zoo (24 simulated galaxies" in chapter
+    assert chapter.count("<img") >= 4  # the figures made it into the page
+    intro = (html / "book" / "intro.html").read_text()
+    assert "24 simulated galaxies" in intro  # glued from the run, not typed
+    # nothing of the run leaked into the tracked notebooks
+    assert "examples_per_label = 2" not in (paths.NOTEBOOKS / "01_labels.ipynb").read_text()
+
+
+@pytest.mark.slow
+def test_failing_chapter_names_its_notebook(sandbox, capsys):
+    data = sandbox / "mock"
+    profile = write(sandbox, f"run: broken\nmock: {{n: 6, seed: 3}}\ndata_dir: {data}\n"
+                             "on_bad_image: maybe\n")
+    assert cli.main(["run", "--params", str(profile), "--no-book"]) == 1
+    err = capsys.readouterr().err
+    assert "chapter 01_labels failed" in err and "01_labels.ipynb" in err
+    assert "on_bad_image" in err
+    assert not (sandbox / "processed" / "broken" / "labels.parquet").exists()
+    shutil.rmtree(sandbox / "processed", ignore_errors=True)
