@@ -4,4 +4,5 @@ import sys
 
 from helpers.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # worker processes may re-import this module
+    sys.exit(main())
