@@ -78,3 +78,20 @@ def test_make_help_lists_the_readme_commands():
         assert f"make {target}" in out
     readme = (paths.ROOT / "README.md").read_text()
     assert "make book" in readme and "make test" in readme
+
+
+def test_nbval_replay_fails_when_an_output_changes(tmp_path):
+    """The replay is a real check: a committed number that the run does not reproduce fails it."""
+    nb = nbformat.read(paths.NOTEBOOKS / "01_labels.ipynb", as_version=4)
+    stream = next(o for c in nb.cells if c.cell_type == "code" for o in c.outputs
+                  if o.output_type == "stream" and "galaxies" in o.text)
+    stream.text = stream.text.replace("galaxies", "galaxies (tampered)", 1)
+    target = tmp_path / "tampered.ipynb"
+    nbformat.write(nb, target)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval", "--nbval-current-env",
+         "--nbval-sanitize-with", str(paths.NOTEBOOKS / "sanitize.cfg"), str(target)],
+        capture_output=True, text=True, cwd=tmp_path,
+    )
+    assert proc.returncode == 1, proc.stdout[-2000:]
+    assert "tampered" in proc.stdout

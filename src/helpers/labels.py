@@ -162,6 +162,18 @@ def compare_rules(fractions: pd.DataFrame, **ours) -> pd.DataFrame:
     return table.reindex(index=rows, columns=cols, fill_value=0)
 
 
+def rule_changes(table: pd.DataFrame) -> pd.DataFrame:
+    """The off-diagonal cells of :func:`compare_rules`: which labels moved where, largest first.
+
+    >>> t = pd.DataFrame([[3, 1], [0, 2]], index=["a", "b"], columns=["a", "b"])
+    >>> rule_changes(t).to_dict("records")
+    [{'seed rule': 'a', 'our rule': 'b', 'galaxies': 1}]
+    """
+    long = table.rename_axis(index="seed rule", columns="our rule").stack().rename("galaxies").reset_index()
+    moved = long[(long["seed rule"] != long["our rule"]) & (long["galaxies"] > 0)]
+    return moved.sort_values("galaxies", ascending=False, kind="stable").reset_index(drop=True)
+
+
 def truth_recovery(labels: pd.DataFrame, truth: pd.DataFrame) -> tuple[dict, pd.DataFrame]:
     """How well labels recover a known truth (the mock's ``true_label``).
 

@@ -6,6 +6,7 @@ face-on disks blue, star/artifact grey; "uncertain" is a pale grey.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -64,7 +65,7 @@ def vote_histograms(frame: pd.DataFrame, questions: Sequence[int] = (1, 2, 4, 7,
 
     Conditional fractions (answer / parent) show how decisive volunteers were at that step.
     """
-    fig, axes = plt.subplots(1, len(questions), figsize=(3.2 * len(questions), 2.8), sharey=False)
+    fig, axes = plt.subplots(1, len(questions), figsize=(3.2 * len(questions), 3.1), sharey=False)
     edges = np.linspace(0, 1, bins + 1)
     for ax, q in zip(np.atleast_1d(axes), questions, strict=True):
         question = QUESTIONS[q]
@@ -73,7 +74,7 @@ def vote_histograms(frame: pd.DataFrame, questions: Sequence[int] = (1, 2, 4, 7,
         for col, name in zip(question.columns, question.answers, strict=True):
             cond = frame[col].to_numpy()[reached] / parent[reached]
             ax.hist(np.clip(cond, 0, 1), bins=edges, histtype="step", linewidth=1.5, label=name)
-        ax.set_title(f"Q{q}: {question.text}", fontsize=8, wrap=True)
+        ax.set_title(textwrap.fill(f"Q{q}: {question.text}", 36), fontsize=8)
         ax.set_xlabel("fraction of votes at this question")
         ax.legend(fontsize=7, frameon=False)
     np.atleast_1d(axes)[0].set_ylabel("galaxies")

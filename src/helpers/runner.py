@@ -94,7 +94,6 @@ def read_chapter(source: Path):
     import jupytext
 
     nb = jupytext.read(source)
-    nb.metadata.pop("jupytext", None)
     nb.metadata["kernelspec"] = {"name": KERNEL, "display_name": "Python 3", "language": "python"}
     for i, cell in enumerate(nb.cells):
         cell["id"] = f"cell-{i:02d}"
@@ -168,6 +167,7 @@ def strip_run_metadata(nb) -> None:
     """Remove what papermill and the kernel add that changes from run to run."""
     nb.metadata.pop("papermill", None)
     nb.metadata.pop("widgets", None)
+    nb.metadata.get("language_info", {}).pop("version", None)  # the patch release churns diffs
     for cell in nb.cells:
         cell.metadata.pop("papermill", None)
         cell.metadata.pop("execution", None)
@@ -232,16 +232,16 @@ def _literal(default: str) -> Any:
 
 
 def refresh_reference(executed: Path) -> Path:
-    """Copy an executed notebook over the committed ``notebooks/NN.ipynb`` and check the pair."""
+    """Copy an executed notebook over the committed ``notebooks/NN.ipynb``, checking the pair."""
     import jupytext
 
     target = paths.NOTEBOOKS / executed.name
-    shutil.copyfile(executed, target)
-    # the .py is the source: check it still matches the refreshed notebook's cells
     source = target.with_suffix(".py")
-    paired = jupytext.read(target)
-    if jupytext.writes(paired, fmt="py:percent") != source.read_text():
-        jupytext.write(paired, source, fmt="py:percent")
+    cells = [(c.cell_type, c.source) for c in jupytext.read(executed).cells]
+    if cells != [(c.cell_type, c.source) for c in jupytext.read(source).cells]:
+        raise UserError(f"{paths.relative(executed)} does not hold the cells of {source.name}: "
+                        "was the source edited during the run? Run `make refresh` again.")
+    shutil.copyfile(executed, target)
     return target
 
 

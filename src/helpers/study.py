@@ -32,7 +32,7 @@ def setup(seed: int = 42, threads: int | None = None) -> dict:
     threads = threads or int(os.environ.get("GC_THREADS", os.cpu_count() or 1))
     os.environ.setdefault("NUMBA_CACHE_DIR", str(paths.ROOT / ".cache" / "numba"))
     random.seed(seed)
-    np.random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002 - libraries that still draw from the global state
     try:  # torch is only needed from the training chapter on
         import torch
     except ImportError:
