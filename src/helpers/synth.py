@@ -704,8 +704,13 @@ def write_mock(out_dir: str | os.PathLike[str], n: int, seed: int = 0, *, n_test
     into place at the end, so an interrupted run leaves no half-written folder. The result is
     byte-identical for the same ``n``, ``n_test`` and ``seed`` whatever ``workers`` is.
 
-    >>> info = write_mock("data/synthetic/demo", n=200, seed=0)  # doctest: +SKIP
-    >>> info["label_counts"]["disk: spiral"]  # doctest: +SKIP
+    >>> import pathlib, tempfile
+    >>> out = pathlib.Path(tempfile.mkdtemp()) / "mock"
+    >>> info = write_mock(out, n=3, seed=0, n_test=1, workers=1)
+    >>> sorted(p.name for p in out.iterdir())
+    ['ground_truth.csv', 'images_test_rev1', 'images_training_rev1', 'mock.json', 'training_solutions_rev1.csv']
+    >>> sum(info["label_counts"].values())
+    3
 
     Raises ``ParameterError`` for ``n < 1`` or ``n_test < 0`` and ``UserError`` if ``out_dir``
     exists, is not empty and ``overwrite`` is false. Returns a summary dict: ``out_dir``, ``n``,
