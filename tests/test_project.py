@@ -13,10 +13,13 @@ import yaml
 
 from helpers import paths, runner
 
+CONDA_NAMES = {"pytorch": "torch"}  # conda-forge name -> PyPI name
+
 
 def _split(requirement: str) -> tuple[str, str]:
     m = re.match(r"^\s*([A-Za-z0-9_.\-]+)\s*(.*)$", requirement)
-    return m.group(1).lower().replace("_", "-"), m.group(2).replace(" ", "")
+    name = m.group(1).lower().replace("_", "-")
+    return CONDA_NAMES.get(name, name), m.group(2).replace(" ", "")
 
 
 def test_environment_yml_matches_pyproject():

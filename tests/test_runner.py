@@ -66,24 +66,34 @@ def sandbox(tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_tiny_run_end_to_end_renders_the_book(sandbox):
     data = sandbox / "mock"
-    profile = write(sandbox, f"run: tiny\nmock: {{n: 24, seed: 3}}\ndata_dir: {data}\nseed: 1\n"
-                             "chapters: {01_labels: {examples_per_label: 2}}\n")
+    profile = write(sandbox, f"run: tiny\nmock: {{n: 40, seed: 3}}\ndata_dir: {data}\nseed: 1\n"
+                             "chapters:\n"
+                             "  01_labels: {examples_per_label: 2}\n"
+                             "  02_train_resnet34: {arch: resnet18, image_size: 32, epochs: 1, batch_size: 8,"
+                             " heads: [tree], tta: false}\n"
+                             "  03_extract_features: {batch_size: 16}\n")
     assert cli.main(["run", "--params", str(profile)]) == 0
     run_dir = sandbox / "processed" / "tiny"
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert metrics["labels"]["galaxies"] == 24
+    assert metrics["labels"]["galaxies"] == 40
     assert metrics["labels"]["data_source"] == "mock"
-    assert sum(metrics["labels"]["label_counts"].values()) == 24
+    assert sum(metrics["labels"]["label_counts"].values()) == 40
+    assert metrics["train"]["arch"] == "resnet18" and metrics["train"]["head_saved"] == "tree"
+    assert metrics["features"]["galaxies"] == 40 and metrics["features"]["dimensions"] == 512
+    assert (run_dir / "model.safetensors").exists() and (run_dir / "features.parquet").exists()
     assert (run_dir / "labels.parquet").exists()
     executed = run_dir / "notebooks" / "01_labels.ipynb"
     assert "examples_per_label = 2" in executed.read_text()  # papermill injected the profile's value
     html = sandbox / "_build" / "html"
     assert (html / "index.html").exists()
     chapter = (html / "notebooks" / "01_labels.html").read_text()
-    assert "mock Galaxy Zoo (24 simulated galaxies" in chapter
+    assert "mock Galaxy Zoo (40 simulated galaxies" in chapter
     assert chapter.count("<img") >= 4  # the figures made it into the page
     intro = (html / "book" / "intro.html").read_text()
-    assert "24 simulated galaxies" in intro  # glued from the run, not typed
+    assert "40 simulated galaxies" in intro  # glued from the run, not typed
+    for page in ("02_train_resnet34", "03_extract_features"):
+        text = (html / "notebooks" / f"{page}.html").read_text()
+        assert "mock Galaxy Zoo (40 simulated galaxies" in text and "<img" in text
     # nothing of the run leaked into the tracked notebooks
     assert "examples_per_label = 2" not in (paths.NOTEBOOKS / "01_labels.ipynb").read_text()
 

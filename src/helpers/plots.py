@@ -146,3 +146,28 @@ def confusion_heatmap(table: pd.DataFrame, ax=None, title: str = "", normalize: 
     ax.set_ylabel(table.index.name or "")
     ax.set_title(title)
     return ax
+
+
+def neighbour_sheet(galaxies: pd.DataFrame, neighbours: np.ndarray, queries: Sequence[int]):
+    """One row per query galaxy: the query, then its nearest neighbours, captioned by label."""
+    k = neighbours.shape[1]
+    fig, axes = plt.subplots(len(queries), k + 1, figsize=(1.35 * (k + 1) + 0.4, 1.45 * len(queries)),
+                             squeeze=False)
+    for r, q in enumerate(queries):
+        for c, idx in enumerate([q, *neighbours[q]]):
+            ax = axes[r, c]
+            row = galaxies.iloc[idx]
+            ax.imshow(thumbnail(row["image_path"]))
+            ax.set_xticks([])
+            ax.set_yticks([])
+            label = row["label"] if isinstance(row["label"], str) else "no votes"
+            for spine in ax.spines.values():
+                spine.set_visible(c == 0)
+                spine.set_linewidth(2)
+            ax.set_xlabel(label.replace(": ", ":\n"), fontsize=6, color=LABEL_COLORS.get(label, "black"),
+                          labelpad=1)
+        axes[r, 0].set_title("galaxy" if r == 0 else "", fontsize=8)
+    for c in range(1, k + 1):
+        axes[0, c].set_title(f"neighbour {c}", fontsize=8)
+    fig.subplots_adjust(left=0.02, right=0.98, top=0.96, bottom=0.03, wspace=0.05, hspace=0.55)
+    return fig

@@ -1,0 +1,120 @@
+"""Chapter 3's helpers around the CNN codes: which galaxies, a first PCA look, neighbours.
+
+The codes themselves come from :func:`helpers.model.extract_features`; this module chooses the
+galaxies and measures what the codes hold.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from helpers.errors import DataError, ParameterError
+from helpers.schema import ID_COLUMN, LABELS, TEST_IMAGES, TRAIN_IMAGES
+
+
+def select_galaxies(run_dir: str | Path, data_dir: str | Path, *, n_galaxies: int | None = None,
+                    include_unlabelled: bool = False, seed: int = 42) -> pd.DataFrame:
+    """The galaxies to featurize: ``GalaxyID``, ``label`` (NaN when unlabelled), ``image_path``, ``set``.
+
+    Labelled galaxies are those of chapter 1's ``labels.parquet`` (a seeded subsample of
+    ``n_galaxies`` when given); with ``include_unlabelled``, every ``<GalaxyID>.jpg`` of
+    ``DATA_DIR/images_test_rev1/`` joins them. Galaxies whose image is missing are an error
+    that lists them: codes are never silently dropped.
+    """
+    run_dir, data_dir = Path(run_dir), Path(data_dir)
+    labels_file = run_dir / "labels.parquet"
+    if not labels_file.exists():
+        raise DataError(f"{labels_file} is missing: run chapter 1 (01_labels) on this run first")
+    if n_galaxies is not None and (not isinstance(n_galaxies, int) or n_galaxies < 1):
+        raise ParameterError(f"n_galaxies={n_galaxies!r}: use a positive integer, or None for all")
+    table = pd.read_parquet(labels_file, columns=[ID_COLUMN, "label"])
+    if n_galaxies is not None and n_galaxies < len(table):
+        table = table.sample(n=n_galaxies, random_state=seed).sort_values(ID_COLUMN)
+    table = table.assign(image_path=[str(data_dir / TRAIN_IMAGES / f"{i}.jpg") for i in table[ID_COLUMN]],
+                         set="labelled")
+    frames = [table]
+    if include_unlabelled:
+        folder = data_dir / TEST_IMAGES
+        if not folder.is_dir():
+            raise ParameterError(f"include_unlabelled=True but {folder} does not exist: unzip the Kaggle "
+                                 "images_test_rev1.zip there, or set include_unlabelled=False")
+        files = sorted(folder.glob("*.jpg"))
+        bad = [f.name for f in files if not f.stem.isdigit()]
+        if bad:
+            raise DataError(f"{folder}: file names must be <GalaxyID>.jpg; not so: {bad[:5]}")
+        known = set(table[ID_COLUMN])
+        extra = [f for f in files if int(f.stem) not in known]
+        frames.append(pd.DataFrame({ID_COLUMN: [int(f.stem) for f in extra], "label": None,
+                                    "image_path": [str(f) for f in extra], "set": "unlabelled"}))
+    galaxies = pd.concat(frames, ignore_index=True)
+    missing = [p for p in galaxies["image_path"] if not Path(p).exists()]
+    if missing:
+        raise DataError(f"{len(missing)} galaxies to featurize have no image, e.g. {missing[:3]}; "
+                        "rerun chapter 1 on this data folder or point data_dir at the images")
+    return galaxies
+
+
+def pca_2d(codes: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The first two principal components of the codes and their explained-variance ratios.
+
+    >>> xy, ratio = pca_2d(np.random.default_rng(0).normal(size=(50, 8)))
+    >>> xy.shape, bool(ratio[0] >= ratio[1])
+    ((50, 2), True)
+    """
+    from sklearn.decomposition import PCA
+
+    pca = PCA(n_components=2, random_state=seed)
+    return pca.fit_transform(codes), pca.explained_variance_ratio_
+
+
+def nearest_neighbours(codes: np.ndarray, k: int = 5) -> np.ndarray:
+    """Indices of each row's ``k`` nearest other rows by cosine distance, closest first.
+
+    >>> nearest_neighbours(np.array([[1.0, 0], [0.9, 0.1], [0, 1.0]]), k=1).ravel().tolist()
+    [1, 0, 1]
+    """
+    from sklearn.neighbors import NearestNeighbors
+
+    if not 1 <= k < len(codes):
+        raise ParameterError(f"k={k}: needs 1 <= k < number of galaxies ({len(codes)})")
+    index = NearestNeighbors(n_neighbors=k + 1, metric="cosine", algorithm="brute").fit(codes)
+    _, idx = index.kneighbors(codes)
+    # drop each row itself (normally the first column; exact duplicates may come in any order)
+    own = np.arange(len(codes))[:, None]
+    return np.array([row[row != i][:k] for row, i in zip(idx, own.ravel(), strict=True)])
+
+
+def neighbour_label_agreement(neighbours: np.ndarray, labels: pd.Series) -> dict:
+    """Mean share of a labelled galaxy's neighbours that carry its label, and the chance level.
+
+    Chance is the probability that two galaxies drawn at random share a label (sum of squared
+    label shares). Unlabelled galaxies (NaN) are left out on both sides.
+
+    >>> neighbour_label_agreement(np.array([[1], [0], [3], [2]]), pd.Series(["a", "a", "b", "b"]))
+    {'agreement': 1.0, 'chance': 0.5}
+    """
+    lab = labels.to_numpy(dtype=object)
+    known = pd.notna(lab)
+    if not known.any():
+        return {"agreement": float("nan"), "chance": float("nan")}
+    neigh = lab[neighbours]
+    same = (neigh == lab[:, None]) & pd.notna(neigh)
+    counted = pd.notna(neigh).sum(axis=1)
+    rows = known & (counted > 0)
+    agreement = float((same[rows].sum(axis=1) / counted[rows]).mean())
+    shares = pd.Series(lab[known]).value_counts(normalize=True)
+    return {"agreement": agreement, "chance": float((shares**2).sum())}
+
+
+def pick_queries(galaxies: pd.DataFrame, per_label: int = 1, seed: int = 0) -> list[int]:
+    """Row positions of ``per_label`` random galaxies of each label, in the study's label order."""
+    rng = np.random.default_rng(seed)
+    picks: list[int] = []
+    for lab in LABELS:
+        rows = np.flatnonzero((galaxies["label"] == lab).to_numpy())
+        if len(rows):
+            picks.extend(rng.choice(rows, size=min(per_label, len(rows)), replace=False).tolist())
+    return picks
