@@ -212,3 +212,19 @@ def test_edge_on_more_elongated_than_round(tmp_path: Path) -> None:
     e = [_elongation(tmp_path / f"{100_000 + i}.jpg") for i in edge]
     r = [_elongation(tmp_path / f"{100_000 + i}.jpg") for i in rnd]
     assert np.median(e) > 0.5 > np.median(r), (e, r)
+
+
+def test_parallel_generation_after_torch_started_its_threads(tmp_path):
+    """A notebook or test session that ran torch first must not deadlock the worker processes."""
+    import subprocess
+    import sys
+
+    code = (
+        "import torch\n"
+        "torch.set_num_threads(2); (torch.ones(256, 256) @ torch.ones(256, 256)).sum()\n"
+        "from helpers.synth import write_mock\n"
+        f"write_mock({str(tmp_path / 'm')!r}, 6, seed=1, workers=2)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert len(list((tmp_path / "m" / "images_training_rev1").glob("*.jpg"))) == 6

@@ -804,11 +804,11 @@ def _run_jobs(seed: int, jobs: list[tuple[int, int, int]], tmp: Path, workers: i
             done += len(chunk)
             report(done)
     else:
-        # "fork" where it exists: "spawn"/"forkserver" re-import the __main__ module, which breaks
-        # unguarded scripts and ``python -m helpers``; GalSim is kept single-threaded (see
-        # _galsim) so that forking after an in-process run is safe
-        methods = multiprocessing.get_all_start_methods()
-        ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+        # "spawn": fresh interpreters. Forking a process whose OpenMP runtime has started
+        # (torch, or GalSim drawing with threads, earlier in the same process: a notebook, a
+        # test session) deadlocks the children. Scripts that call this need the usual
+        # ``if __name__ == "__main__"`` guard (``python -m helpers`` has it).
+        ctx = multiprocessing.get_context("spawn")
         pool = ProcessPoolExecutor(max_workers=min(workers, len(chunks)), mp_context=ctx)
         try:
             futures = {pool.submit(_work_chunk, seed, chunk, str(tmp)): c
