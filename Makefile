@@ -14,16 +14,16 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg
 
-.PHONY: help setup book chapters refresh test unit nbval lint bench clean clean-data
+.PHONY: help setup book chapters refresh data lock test unit nbval lint bench clean clean-data
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-12s %s\n", $$1, $$2}'
 	@echo "  variables: PARAMS=$(PARAMS) (e.g. PARAMS=params/kaggle.yml for the real data)"
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
 	@touch $@
 
 setup: $(VENV)/.installed ## create .venv and install the project with its dev extras (once)
@@ -51,6 +51,11 @@ nbval: data ## replay the committed notebooks with nbval
 
 test: data lint ## lint, unit tests, doctests and the nbval replay of the committed notebooks
 	$(PY) -m pytest --doctest-modules --ignore-glob='notebooks/*.py' $(NBVAL) src/helpers tests notebooks
+
+lock: setup ## rewrite constraints.txt from .venv (after changing dependencies; then make refresh)
+	@{ echo "# The reference environment: the versions the committed notebook outputs were made with."; \
+	   echo "# make setup installs with these constraints; make lock rewrites this file from .venv."; \
+	   $(PY) -m pip freeze --exclude-editable | grep -v -E '^(-e |galactic-clustering)'; } > constraints.txt
 
 bench: setup ## run the benchmarks (ratios in one process; see README)
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b; done

@@ -189,6 +189,6 @@ metrics["labels"]["label_counts"]
 #
 # The results on this page come from {glue:text}`data_source`. Of {glue:text}`n_galaxies`
 # galaxies, the most common label is "{glue:text}`top_label`"; {glue:text}`n_changed` galaxies
-# change label between the seed study's rule and ours; {glue:text}`truth_sentence`. The labels
-# are noisy the way volunteer votes are: volunteers disagree most on small, faint and inclined
-# galaxies, which is what the leaf probability records.
+# change label between the seed study's rule and ours; {glue:text}`truth_sentence`. The leaf
+# probability records how decisively the volunteers voted on each galaxy; later chapters can
+# weigh or set aside the weak ones with `label_threshold`.

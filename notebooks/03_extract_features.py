@@ -32,7 +32,7 @@ from myst_nb import glue
 from helpers import artifacts, features, paths, plots, study
 from helpers import model as M
 from helpers.imagecache import load_image_array
-from helpers.schema import ID_COLUMN, LABELS
+from helpers.schema import ID_COLUMN
 
 # %% tags=["parameters"]
 data_dir = "data/synthetic/demo"  # Kaggle layout
@@ -58,6 +58,7 @@ display(Markdown(f"**Data:** {source['description']}."))
 
 # %%
 net, config = M.load_model(run_path)
+net = net.to(M.default_device())  # a GPU when there is one
 print(f"{config['arch']} with the {config['head']} head, trained at {config['image_size']} px "
       f"(crop {config['crop']}) on {config['data_source']} data")
 
@@ -75,7 +76,8 @@ galaxies.groupby("set").size().rename("galaxies").to_frame()
 # %% [markdown]
 # ## The codes
 #
-# `layer="body"` averages the last convolutional block over the image: 512 numbers that
+# `layer="body"` averages the last convolutional block over the image: 512 numbers (2048 for a
+# resnet50) that
 # describe *what* is in the picture, learnt only to predict the votes. `layer="hidden"` takes the
 # head's 512-unit layer instead, one step closer to the vote fractions and so more specialised
 # to the questionnaire.
@@ -84,7 +86,8 @@ galaxies.groupby("set").size().rename("galaxies").to_frame()
 images = load_image_array(galaxies["image_path"], size=config["image_size"], crop=config["crop"])
 codes = M.extract_features(net, images, config, layer=layer, bs=batch_size)
 frame = M.features_frame(galaxies[ID_COLUMN].to_numpy(), codes)
-assert codes.shape == (len(galaxies), 512) and codes.dtype == np.float32
+width = config["n_features"] if layer == "body" else 512  # resnet50's body gives 2048
+assert codes.shape == (len(galaxies), width) and codes.dtype == np.float32
 assert np.isfinite(codes).all()
 M.write_features(frame, run_path / "features.parquet")
 print(f"features.parquet: {frame.shape[0]} galaxies x {codes.shape[1]} float32 ({layer} layer)")
@@ -98,15 +101,8 @@ print(f"features.parquet: {frame.shape[0]} galaxies x {codes.shape[1]} float32 (
 # %%
 labelled = galaxies["label"].notna().to_numpy()
 xy, explained = features.pca_2d(codes)
-fig, ax = plt.subplots(figsize=(6.5, 5))
-for lab in (*LABELS, "uncertain"):
-    rows = labelled & (galaxies["label"] == lab).to_numpy()
-    if rows.any():
-        ax.scatter(xy[rows, 0], xy[rows, 1], s=6, alpha=0.7, color=plots.LABEL_COLORS[lab], label=lab)
-if (~labelled).any():
-    ax.scatter(xy[~labelled, 0], xy[~labelled, 1], s=6, marker="x", color="black", label="no votes")
+ax = plots.label_scatter(xy, galaxies["label"])
 ax.set(xlabel=f"PC1 ({explained[0]:.0%} of variance)", ylabel=f"PC2 ({explained[1]:.0%})")
-ax.legend(fontsize=7, markerscale=2, frameon=False, bbox_to_anchor=(1, 1))
 plt.show()
 
 # %% [markdown]
@@ -135,6 +131,7 @@ print("neighbours share labels at least twice as often as chance"
       "WARNING: the codes' neighbours barely beat chance at sharing labels")
 
 # %%
+# NBVAL_IGNORE_OUTPUT
 metrics = artifacts.update_metrics(run_path, "features", {
     "data_source": source["kind"], "layer": layer, "galaxies": int(len(frame)),
     "unlabelled": int((~labelled).sum()), "dimensions": int(codes.shape[1]),

@@ -25,6 +25,9 @@ def write(tmp_path, text, name="p.yml"):
     ("run: r\ndata_dir: x\nmock: {seed: 1}\n", "'mock'"),
     ("run: r\ndata_dir: x\nmock: {n: 5, colour: red}\n", "colour"),
     ("run: r\ndata_dir: x\nchapters: {01_labels: 3}\n", "chapters"),
+    ("run: r\ndata_dir: null\n", "data_dir"),
+    ("run: r\ndata_dir: x\nmock: {n: abc}\n", "mock.n"),
+    ("run: r\ndata_dir: x\nmock: {n: 5, seed: -1}\n", "mock.seed"),
 ])
 def test_bad_profiles_are_explained(tmp_path, text, match):
     with pytest.raises(ParameterError, match=match):
@@ -66,12 +69,12 @@ def sandbox(tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_tiny_run_end_to_end_renders_the_book(sandbox):
     data = sandbox / "mock"
-    profile = write(sandbox, f"run: tiny\nmock: {{n: 40, seed: 3}}\ndata_dir: {data}\nseed: 1\n"
+    profile = write(sandbox, f"run: tiny\nmock: {{n: 40, seed: 3, n_test: 4}}\ndata_dir: {data}\nseed: 1\n"
                              "chapters:\n"
                              "  01_labels: {examples_per_label: 2}\n"
                              "  02_train_resnet34: {arch: resnet18, image_size: 32, epochs: 1, batch_size: 8,"
                              " heads: [tree], tta: false}\n"
-                             "  03_extract_features: {batch_size: 16}\n")
+                             "  03_extract_features: {batch_size: 16, include_unlabelled: true}\n")
     assert cli.main(["run", "--params", str(profile)]) == 0
     run_dir = sandbox / "processed" / "tiny"
     metrics = json.loads((run_dir / "metrics.json").read_text())
@@ -79,7 +82,8 @@ def test_tiny_run_end_to_end_renders_the_book(sandbox):
     assert metrics["labels"]["data_source"] == "mock"
     assert sum(metrics["labels"]["label_counts"].values()) == 40
     assert metrics["train"]["arch"] == "resnet18" and metrics["train"]["head_saved"] == "tree"
-    assert metrics["features"]["galaxies"] == 40 and metrics["features"]["dimensions"] == 512
+    assert metrics["features"]["galaxies"] == 44 and metrics["features"]["dimensions"] == 512
+    assert metrics["features"]["unlabelled"] == 4
     assert (run_dir / "model.safetensors").exists() and (run_dir / "features.parquet").exists()
     assert (run_dir / "labels.parquet").exists()
     executed = run_dir / "notebooks" / "01_labels.ipynb"
@@ -109,3 +113,30 @@ def test_failing_chapter_names_its_notebook(sandbox, capsys):
     assert "on_bad_image" in err
     assert not (sandbox / "processed" / "broken" / "labels.parquet").exists()
     shutil.rmtree(sandbox / "processed", ignore_errors=True)
+
+
+def test_stale_mock_is_generated_again(sandbox):
+    data = sandbox / "mock"
+    first = write(sandbox, f"run: r\nmock: {{n: 3, seed: 1}}\ndata_dir: {data}\n", "a.yml")
+    runner.prepare_data(runner.load_profile(first))
+    assert json.loads((data / "mock.json").read_text())["n"] == 3
+    runner.prepare_data(runner.load_profile(first))  # unchanged: kept as it is
+    second = write(sandbox, f"run: r\nmock: {{n: 4, seed: 1}}\ndata_dir: {data}\n", "b.yml")
+    runner.prepare_data(runner.load_profile(second))
+    assert json.loads((data / "mock.json").read_text())["n"] == 4
+    (data / "mock.json").unlink()  # someone else's data in a folder the profile calls a mock
+    with pytest.raises(UserError, match="did not write"):
+        runner.prepare_data(runner.load_profile(second))
+
+
+def test_rerunning_a_chapter_removes_what_it_and_later_chapters_wrote(sandbox):
+    profile = runner.load_profile(write(sandbox, "run: r\ndata_dir: x\n"))
+    run_dir = profile.run_dir
+    run_dir.mkdir(parents=True)
+    for name in ("labels.parquet", "model.safetensors", "model.json", "features.parquet"):
+        (run_dir / name).write_text("old")
+    (run_dir / "metrics.json").write_text(json.dumps({"labels": {"galaxies": 3}, "train": {}, "features": {}}))
+    removed = runner.clear_downstream(profile, "02_train_resnet34")
+    assert sorted(removed) == ["features.parquet", "model.json", "model.safetensors"]
+    assert (run_dir / "labels.parquet").exists()
+    assert json.loads((run_dir / "metrics.json").read_text()) == {"labels": {"galaxies": 3}}

@@ -103,11 +103,13 @@ def data_source(data_dir: str | Path) -> dict:
                 "not real Galaxy Zoo data"
             ),
         }
+    truth = (data_dir / TRUTH_FILE).exists()
     return {
         "kind": "real",
-        "truth": False,
+        "truth": truth,
         "description": (
-            f"Galaxy Zoo data in the Kaggle layout read from {data_dir.name}/"
-            f"{SOLUTIONS_CSV} (no ground truth beyond the votes)"
+            f"real data: the Galaxy Zoo vote table and images in the Kaggle layout, read from "
+            f"{data_dir.name}/{SOLUTIONS_CSV}"
+            + (f" (with a {TRUTH_FILE} of its own)" if truth else " (no ground truth beyond the votes)")
         ),
     }

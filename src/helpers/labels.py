@@ -203,7 +203,7 @@ def truth_recovery(labels: pd.DataFrame, truth: pd.DataFrame) -> tuple[dict, pd.
 
 
 def threshold_sweep(fractions: pd.DataFrame, thresholds=None) -> pd.DataFrame:
-    """Share of galaxies called "uncertain" as the agreement threshold grows, for both rules.
+    """Share of galaxies called "uncertain" as the threshold grows, on the leaf and on each step.
 
     >>> from helpers.schema import COLUMNS
     >>> row = dict.fromkeys(COLUMNS, 0.0) | {"Class1.3": 1.0, "Class6.2": 1.0}

@@ -106,6 +106,8 @@ with warnings.catch_warnings():  # fastai's imports warn (torch.jit, pandas opti
 
 __all__ = [
     "ARCHS",
+    "REFERENCE_RMSE",
+    "default_device",
     "HEADS",
     "IMAGENET_STATS",
     "LRFind",
@@ -147,6 +149,11 @@ WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "model.json"
 FORMAT = "galactic-clustering/model/1"
 HISTORY_COLUMNS = ["epoch", "train_loss", "valid_loss", "valid_rmse", "time"]
+#: Published hold-out RMSEs on the *real* Galaxy Zoo (reference points, not comparable to the mock).
+REFERENCE_RMSE: dict[str, float] = {
+    "seed study: ResNet34, 8 epochs": 0.110,
+    "Kaggle winner (Dieleman et al. 2015)": 0.0749,
+}
 # keys that fix the shape of the net: a config that disagrees with the model is refused
 _STRUCTURAL = ("arch", "head", "n_out", "hidden", "n_features")
 

@@ -148,6 +148,22 @@ def confusion_heatmap(table: pd.DataFrame, ax=None, title: str = "", normalize: 
     return ax
 
 
+def label_scatter(xy: np.ndarray, labels: pd.Series, ax=None, s: float = 6):
+    """A 2-D map of galaxies coloured by label in the shared palette; unlabelled ones as crosses."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.5, 5))
+    lab = labels.to_numpy(dtype=object)
+    for name in ALL_LABELS:
+        rows = lab == name
+        if rows.any():
+            ax.scatter(xy[rows, 0], xy[rows, 1], s=s, alpha=0.7, color=LABEL_COLORS[name], label=name)
+    unlabelled = pd.isna(lab)
+    if unlabelled.any():
+        ax.scatter(xy[unlabelled, 0], xy[unlabelled, 1], s=s, marker="x", color="black", label="no votes")
+    ax.legend(fontsize=7, markerscale=2, frameon=False, bbox_to_anchor=(1, 1))
+    return ax
+
+
 def neighbour_sheet(galaxies: pd.DataFrame, neighbours: np.ndarray, queries: Sequence[int]):
     """One row per query galaxy: the query, then its nearest neighbours, captioned by label."""
     k = neighbours.shape[1]

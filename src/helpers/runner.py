@@ -67,8 +67,9 @@ def load_profile(path: str | Path) -> Profile:
     run = raw.get("run")
     if not isinstance(run, str) or not run or "/" in run or run.startswith("."):
         raise ParameterError(f"{path}: 'run' must be a plain folder name such as 'demo' (got {run!r})")
-    if "data_dir" not in raw:
-        raise ParameterError(f"{path}: 'data_dir' is missing (the folder with {SOLUTIONS_CSV})")
+    if not isinstance(raw.get("data_dir"), str) or not raw["data_dir"].strip():
+        raise ParameterError(f"{path}: 'data_dir' must name the folder with {SOLUTIONS_CSV} "
+                             f"(got {raw.get('data_dir')!r})")
     mock = raw.get("mock")
     if mock is not None:
         if not isinstance(mock, dict) or "n" not in mock:
@@ -76,6 +77,10 @@ def load_profile(path: str | Path) -> Profile:
         unknown = set(mock) - {"n", "seed", "n_test"}
         if unknown:
             raise ParameterError(f"{path}: unknown keys under 'mock': {sorted(unknown)} (use n, seed, n_test)")
+        for key, low in (("n", 1), ("seed", 0), ("n_test", 0)):
+            value = mock.get(key, low)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ParameterError(f"{path}: mock.{key} must be an integer >= {low} (got {value!r})")
     chapters = raw.get("chapters") or {}
     if not isinstance(chapters, dict) or not all(isinstance(v, dict) for v in chapters.values()):
         raise ParameterError(f"{path}: 'chapters' must map chapter names to parameter mappings")
@@ -144,7 +149,7 @@ def check_profile_keys(profile: Profile, declared_by_chapter: dict[str, dict[str
 def prepare_data(profile: Profile) -> Path:
     """Make sure the profile's data exists: generate the mock when asked, else explain the download."""
     csv = profile.data_dir / SOLUTIONS_CSV
-    if csv.exists():
+    if csv.exists() and (profile.mock is None or _mock_matches(profile)):
         return profile.data_dir
     if profile.mock is None:
         raise UserError(
@@ -161,6 +166,62 @@ def prepare_data(profile: Profile) -> Path:
     write_mock(profile.data_dir, int(mock["n"]), int(mock.get("seed", 0)),
                n_test=int(mock.get("n_test", 0)), overwrite=profile.data_dir.exists())
     return profile.data_dir
+
+
+def _mock_matches(profile: Profile) -> bool:
+    """Whether the generated data in ``data_dir`` is what the profile's ``mock:`` asks for."""
+    import json
+
+    from helpers.synth import VERSION
+
+    manifest = profile.data_dir / "mock.json"
+    if not manifest.exists():
+        raise UserError(
+            f"{paths.relative(profile.data_dir)} holds data that the mock generator did not write, "
+            f"but {profile.path.name} asks for a mock there: point data_dir elsewhere or remove "
+            "the 'mock:' section"
+        )
+    have = json.loads(manifest.read_text())
+    want = {"n": profile.mock["n"], "seed": profile.mock.get("seed", 0),
+            "n_test": profile.mock.get("n_test", 0), "version": VERSION}
+    stale = {k: (have.get(k), v) for k, v in want.items() if have.get(k) != v}
+    if stale:
+        print(f"the mock in {paths.relative(profile.data_dir)} differs from {profile.path.name} "
+              f"(have, want): {stale}; generating it again", flush=True)
+    return not stale
+
+
+# What each chapter writes into the run folder: removed before the chapter (and every later
+# one) runs again, so that a failed or interrupted rerun never leaves an older artifact that a
+# later chapter would trust.
+ARTIFACTS: dict[str, tuple[str, ...]] = {
+    "01_labels": ("labels.parquet", "validation.json"),
+    "02_train_resnet34": ("model.safetensors", "model.json", "history.csv"),
+    "03_extract_features": ("features.parquet",),
+}
+
+
+def clear_downstream(profile: Profile, first: str) -> list[str]:
+    """Delete the artifacts (and metrics sections) of chapter ``first`` and every later chapter."""
+    from helpers.artifacts import read_metrics, write_json
+
+    stems = [s.stem for s in chapter_sources()]
+    later = stems[stems.index(first):] if first in stems else []
+    removed = []
+    for stem in later:
+        for name in ARTIFACTS.get(stem, ()):
+            path = profile.run_dir / name
+            if path.exists():
+                path.unlink()
+                removed.append(name)
+        executed = profile.run_dir / "notebooks" / f"{stem}.ipynb"
+        executed.unlink(missing_ok=True)
+    metrics = read_metrics(profile.run_dir)
+    sections = {"01_labels": "labels", "02_train_resnet34": "train", "03_extract_features": "features"}
+    kept = {k: v for k, v in metrics.items() if k not in {sections.get(s) for s in later}}
+    if kept != metrics:
+        write_json(kept, profile.run_dir / "metrics.json")
+    return removed
 
 
 def strip_run_metadata(nb) -> None:
@@ -211,6 +272,12 @@ def execute_chapter(source: Path, profile: Profile, *, refresh: bool = False) ->
             f"chapter {source.stem} failed in cell {exc.exec_count} ({exc.ename}: {exc.evalue}); "
             f"the executed notebook with the error is {paths.relative(output_path)}"
         ) from None
+    except Exception as exc:  # dead kernel (out of memory), cell timeout, missing kernel spec
+        raise UserError(
+            f"chapter {source.stem} did not finish ({type(exc).__name__}: {exc}); what ran is in "
+            f"{paths.relative(output_path)}. A dead kernel usually means the machine ran out of "
+            "memory: lower the batch size or the number of galaxies in the profile"
+        ) from None
     finally:
         input_path.unlink(missing_ok=True)
     executed = nbformat.read(output_path, as_version=4)
@@ -241,7 +308,9 @@ def refresh_reference(executed: Path) -> Path:
     if cells != [(c.cell_type, c.source) for c in jupytext.read(source).cells]:
         raise UserError(f"{paths.relative(executed)} does not hold the cells of {source.name}: "
                         "was the source edited during the run? Run `make refresh` again.")
-    shutil.copyfile(executed, target)
+    from helpers.artifacts import write_atomic
+
+    write_atomic(target, lambda tmp: shutil.copyfile(executed, tmp))
     return target
 
 
@@ -286,6 +355,18 @@ def build_book(stage: Path) -> Path:
     return index
 
 
+def check_pretrained_first(profile: Profile, declared: dict[str, dict[str, Any]]) -> None:
+    """ImageNet weights asked for but unavailable: say so before hours of earlier chapters."""
+    for stem, names in declared.items():
+        if "pretrained" not in names:
+            continue
+        params = chapter_parameters(profile, stem, names)
+        if params.get("pretrained", _literal(names["pretrained"])):
+            from helpers.model import check_pretrained
+
+            check_pretrained(params.get("arch", _literal(names.get("arch", "'resnet34'"))))
+
+
 def run(params: str | Path = "params/demo.yml", *, only: list[str] | None = None,
         book: bool = True, refresh: bool = False) -> list[Path]:
     """Run the chapters of a profile in order, then (optionally) render the book."""
@@ -300,7 +381,9 @@ def run(params: str | Path = "params/demo.yml", *, only: list[str] | None = None
         if missing:
             raise ParameterError(f"--only {sorted(missing)}: no such chapter; chapters: {sorted(declared)}")
         sources = [s for s in sources if s.stem in only]
+    check_pretrained_first(profile, declared)
     prepare_data(profile)
+    clear_downstream(profile, sources[0].stem)
     executed = [execute_chapter(s, profile, refresh=refresh) for s in sources]
     if refresh:
         for nb in executed:

@@ -29,8 +29,10 @@ def _inline_figures() -> None:
 
 def setup(seed: int = 42, threads: int | None = None) -> dict:
     """Seed every generator, fix thread counts and the figure style; return what was set."""
-    threads = threads or int(os.environ.get("GC_THREADS", os.cpu_count() or 1))
+    threads = threads or int(os.environ.get("GC_THREADS", len(os.sched_getaffinity(0)) or 1))
     os.environ.setdefault("NUMBA_CACHE_DIR", str(paths.ROOT / ".cache" / "numba"))
+    # deterministic cuBLAS on a GPU: must be set before the first CUDA matrix product
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     random.seed(seed)
     np.random.seed(seed)  # noqa: NPY002 - libraries that still draw from the global state
     try:  # torch is only needed from the training chapter on
