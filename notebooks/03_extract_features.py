@@ -141,11 +141,14 @@ metrics = artifacts.update_metrics(run_path, "features", {
 glue("n_codes", int(len(frame)), display=False)
 glue("knn_agreement", f"{agreement['agreement']:.1%}", display=False)
 glue("knn_chance", f"{agreement['chance']:.1%}", display=False)
+glue("knn_verdict", "the codes carry morphology that the network learnt only from the vote fractions"
+     if agreement["agreement"] >= 2 * agreement["chance"] else
+     "so far the codes hold little of the morphology the labels describe", display=False)
 
 # %% [markdown]
 # ## Summary
 #
 # On {glue:text}`data_source`, {glue:text}`n_codes` galaxies now have a 512-d code each
 # (`features.parquet`). Their nearest neighbours in code space share their label
-# {glue:text}`knn_agreement` of the time, against {glue:text}`knn_chance` by chance: the codes
-# carry morphology that the network learnt only from the vote fractions.
+# {glue:text}`knn_agreement` of the time, against {glue:text}`knn_chance` by chance:
+# {glue:text}`knn_verdict`.
