@@ -194,10 +194,10 @@ def _mock_matches(profile: Profile) -> bool:
 # What each chapter writes into the run folder: removed before the chapter (and every later
 # one) runs again, so that a failed or interrupted rerun never leaves an older artifact that a
 # later chapter would trust.
-ARTIFACTS: dict[str, tuple[str, ...]] = {
-    "01_labels": ("labels.parquet", "validation.json"),
-    "02_train_resnet34": ("model.safetensors", "model.json", "history.csv"),
-    "03_extract_features": ("features.parquet",),
+ARTIFACTS: dict[str, tuple[str, tuple[str, ...]]] = {  # chapter -> (metrics.json section, files)
+    "01_labels": ("labels", ("labels.parquet", "validation.json")),
+    "02_train_resnet34": ("train", ("model.safetensors", "model.json", "history.csv")),
+    "03_extract_features": ("features", ("features.parquet",)),
 }
 
 
@@ -209,16 +209,15 @@ def clear_downstream(profile: Profile, first: str) -> list[str]:
     later = stems[stems.index(first):] if first in stems else []
     removed = []
     for stem in later:
-        for name in ARTIFACTS.get(stem, ()):
+        for name in ARTIFACTS.get(stem, ("", ()))[1]:
             path = profile.run_dir / name
             if path.exists():
                 path.unlink()
                 removed.append(name)
-        executed = profile.run_dir / "notebooks" / f"{stem}.ipynb"
-        executed.unlink(missing_ok=True)
+        (profile.run_dir / "notebooks" / f"{stem}.ipynb").unlink(missing_ok=True)
     metrics = read_metrics(profile.run_dir)
-    sections = {"01_labels": "labels", "02_train_resnet34": "train", "03_extract_features": "features"}
-    kept = {k: v for k, v in metrics.items() if k not in {sections.get(s) for s in later}}
+    stale = {ARTIFACTS[s][0] for s in later if s in ARTIFACTS}
+    kept = {k: v for k, v in metrics.items() if k not in stale}
     if kept != metrics:
         write_json(kept, profile.run_dir / "metrics.json")
     return removed
