@@ -14,10 +14,10 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg
 
-.PHONY: help setup book chapters refresh data lock test unit nbval lint bench clean clean-data
+.PHONY: help setup browser book book-reference chapters refresh data lock test unit nbval lint bench clean clean-data
 
 help: ## list the targets
-	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-15s %s\n", $$1, $$2}'
 	@echo "  variables: PARAMS=$(PARAMS) (e.g. PARAMS=params/kaggle.yml for the real data)"
 
 $(VENV)/.installed: pyproject.toml constraints.txt
@@ -28,8 +28,18 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 
 setup: $(VENV)/.installed ## create .venv and install the project with its dev extras (once)
 
+browser: ## install Debian's Chromium for the browser test of the book (apt-get; root or sudo), once
+	@command -v chromium >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  echo "installing Debian's chromium (apt-get) for the browser test"; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+	@chromium --version
+
 book: setup ## run every chapter on $(PARAMS) with papermill, then render _build/html
 	$(PY) -m helpers run --params $(PARAMS)
+
+book-reference: setup ## render the committed reference notebooks into _build/html (runs nothing, ~1 min)
+	$(PY) -m helpers run --reference
 
 chapters: setup ## run the chapters on $(PARAMS) without rendering the book
 	$(PY) -m helpers run --params $(PARAMS) --no-book
@@ -49,7 +59,7 @@ unit: setup ## unit tests and doctests only
 nbval: data ## replay the committed notebooks with nbval
 	$(PY) -m pytest $(NBVAL) notebooks
 
-test: data lint ## lint, unit tests, doctests and the nbval replay of the committed notebooks
+test: data lint browser ## lint, unit tests, doctests, the nbval replay and the browser test of the book
 	$(PY) -m pytest --doctest-modules --ignore-glob='notebooks/*.py' $(NBVAL) src/helpers tests notebooks
 
 lock: setup ## rewrite constraints.txt from .venv (after changing dependencies; then make refresh)

@@ -72,6 +72,8 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--params", type=Path, default=Path("params/demo.yml"))
     p.add_argument("--only", nargs="*", default=None, help="chapter stems to run (default: all)")
     p.add_argument("--no-book", action="store_true", help="run the chapters, skip jupyter-book")
+    p.add_argument("--reference", action="store_true",
+                   help="run nothing: render the committed reference notebooks into _build/html")
     p.add_argument("--refresh", action="store_true",
                    help="write the executed notebooks back as the committed reference outputs")
     p.set_defaults(func=_run_run)

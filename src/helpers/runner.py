@@ -313,9 +313,9 @@ def refresh_reference(executed: Path) -> Path:
     return target
 
 
-def stage_book(executed: list[Path]) -> Path:
-    """Lay out the book sources with this run's executed notebooks in ``_build/source``."""
-    stage = paths.BUILD / "source"
+def stage_book(executed: list[Path], build: Path | None = None) -> Path:
+    """Lay out the book sources with these executed notebooks in ``<build>/source`` (default _build)."""
+    stage = (build or paths.BUILD) / "source"
     if stage.exists():
         shutil.rmtree(stage)
     stage.mkdir(parents=True)
@@ -329,19 +329,25 @@ def stage_book(executed: list[Path]) -> Path:
     return stage
 
 
-def build_book(stage: Path) -> Path:
-    """Render ``stage`` with jupyter-book 1.x (no execution, warnings are errors) into _build/html."""
+def build_book(stage: Path, build: Path | None = None) -> Path:
+    """Render ``stage`` with jupyter-book 1.x (no execution, warnings are errors) into <build>/html.
+
+    ``build`` must be a folder named ``_build`` (jupyter-book writes to ``<parent>/_build/html``).
+    """
+    build = build or paths.BUILD
+    if build.name != "_build":
+        raise ValueError(f"build folder must be named _build, not {build}")
     exe = Path(sys.executable).with_name("jupyter-book")
     if not exe.exists():
         raise UserError("jupyter-book is not installed in this environment: run `make setup`")
-    html = paths.BUILD / "html"
+    html = build / "html"
     if html.exists():
         shutil.rmtree(html)
     # --path-output P renders into P/_build/html
-    cmd = [str(exe), "build", str(stage), "--path-output", str(paths.BUILD.parent), "-n", "-W", "--keep-going"]
+    cmd = [str(exe), "build", str(stage), "--path-output", str(build.parent), "-n", "-W", "--keep-going"]
     print("[book] " + " ".join(cmd[1:]), flush=True)
     proc = subprocess.run(cmd, cwd=paths.ROOT, text=True, capture_output=True)
-    log = paths.BUILD / "book.log"
+    log = build / "book.log"
     log.write_text(proc.stdout + proc.stderr)
     if proc.returncode != 0:
         tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
@@ -397,7 +403,23 @@ def run(params: str | Path = "params/demo.yml", *, only: list[str] | None = None
     return executed
 
 
+def build_reference_book(build: Path | None = None) -> Path:
+    """Render the committed reference notebooks (``notebooks/*.ipynb``) without running anything.
+
+    This is the book exactly as committed (mock demo profile): about a minute, no training.
+    """
+    sources = chapter_sources()
+    committed = [s.with_suffix(".ipynb") for s in sources]
+    missing = [p for p in committed if not p.exists()]
+    if missing:
+        raise UserError(f"{paths.relative(missing[0])} is missing: run `make refresh` to create it")
+    return build_book(stage_book(committed, build), build)
+
+
 def run_cli(args: argparse.Namespace) -> int:
+    if args.reference:
+        build_reference_book()
+        return 0
     run(args.params, only=args.only, book=not args.no_book, refresh=args.refresh)
     return 0
 
