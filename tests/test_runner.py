@@ -4,6 +4,7 @@ own folder; a failing chapter names its notebook; the book renders from the run.
 import json
 import shutil
 
+import pandas as pd
 import pytest
 
 from helpers import cli, paths, runner
@@ -95,9 +96,22 @@ def test_tiny_run_end_to_end_renders_the_book(sandbox):
     assert chapter.count("<img") >= 4  # the figures made it into the page
     intro = (html / "book" / "intro.html").read_text()
     assert "40 simulated galaxies" in intro  # glued from the run, not typed
-    for page in ("02_train_resnet34", "03_extract_features"):
+    for page in ("02_train_resnet34", "03_extract_features", "04_reduce", "05_cluster", "06_compare"):
         text = (html / "notebooks" / f"{page}.html").read_text()
         assert "mock Galaxy Zoo (40 simulated galaxies" in text and "<img" in text
+    # chapters 4-6 on 44 galaxies (4 without votes): parameters sized for 2,000 are lowered, not fatal
+    embeddings = pd.read_parquet(run_dir / "embeddings.parquet")
+    clusters = pd.read_parquet(run_dir / "clusters.parquet")
+    assert len(embeddings) == len(clusters) == 44
+    assert {"tsne2_1", "umap7_7", "pca7_7"} <= set(embeddings.columns)
+    assert {"kmeans8_umap7", "dbscan_tsne2", "hdbscan_tsne2"} <= set(clusters.columns)
+    assert metrics["reduce"]["galaxies"] == 44 and 0.5 < metrics["reduce"]["trustworthiness"]["t-SNE"] <= 1
+    compare = metrics["compare"]
+    assert 0 <= compare["linear_probe_accuracy"] <= 1 and 0 <= compare["knn_accuracy"] <= 1
+    assert "kmeans8_umap7" in compare["vs_labels"] and "kmeans8_umap7" in compare["vs_truth"]
+    findings = (html / "book" / "findings.html").read_text()
+    assert f"{compare['linear_probe_accuracy']:.1%}" in findings  # the sentence carries the run's number
+    assert "galaxy-map" in (html / "book" / "map.html").read_text()
     # nothing of the run leaked into the tracked notebooks
     assert "examples_per_label = 2" not in (paths.NOTEBOOKS / "01_labels.ipynb").read_text()
 

@@ -10,6 +10,7 @@ import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
+import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -148,7 +149,7 @@ def confusion_heatmap(table: pd.DataFrame, ax=None, title: str = "", normalize: 
     return ax
 
 
-def label_scatter(xy: np.ndarray, labels: pd.Series, ax=None, s: float = 6):
+def label_scatter(xy: np.ndarray, labels: pd.Series, ax=None, s: float = 6, legend: bool = True):
     """A 2-D map of galaxies coloured by label in the shared palette; unlabelled ones as crosses."""
     if ax is None:
         _, ax = plt.subplots(figsize=(6.5, 5))
@@ -160,8 +161,83 @@ def label_scatter(xy: np.ndarray, labels: pd.Series, ax=None, s: float = 6):
     unlabelled = pd.isna(lab)
     if unlabelled.any():
         ax.scatter(xy[unlabelled, 0], xy[unlabelled, 1], s=s, marker="x", color="black", label="no votes")
-    ax.legend(fontsize=7, markerscale=2, frameon=False, bbox_to_anchor=(1, 1))
+    if legend:
+        ax.legend(fontsize=7, markerscale=2, frameon=False, bbox_to_anchor=(1, 1))
     return ax
+
+
+def cluster_colors(n: int) -> list[str]:
+    """``n`` distinct, deterministic colours for cluster numbers 0..n-1 (noise is drawn grey)."""
+    cmap = plt.get_cmap("tab10" if n <= 10 else "tab20")
+    return [matplotlib.colors.to_hex(cmap(i % cmap.N)) for i in range(n)]
+
+
+NOISE_COLOR = "#cccccc"
+
+
+def cluster_scatter(xy: np.ndarray, assign: np.ndarray, ax=None, s: float = 3, title: str = ""):
+    """A 2-D map coloured by cluster number; noise (-1) in light grey, drawn first."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4, 4))
+    assign = np.asarray(assign)
+    noise = assign < 0
+    ax.scatter(xy[noise, 0], xy[noise, 1], s=s, color=NOISE_COLOR, linewidths=0)
+    n = int(assign.max()) + 1 if (~noise).any() else 0
+    colors = np.array(cluster_colors(max(n, 1)))
+    ax.scatter(xy[~noise, 0], xy[~noise, 1], s=s, c=colors[assign[~noise]], linewidths=0)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(title, fontsize=8)
+    return ax
+
+
+def score_heatmap(table: pd.DataFrame, ax=None, title: str = "", vmin: float = 0.0, vmax: float = 1.0,
+                  fmt: str = "{:.2f}"):
+    """Heatmap of a score matrix (ARI, AMI, ...) annotated with its values."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(0.55 * table.shape[1] + 2.5, 0.4 * table.shape[0] + 1.5))
+    values = table.to_numpy(dtype=float)
+    ax.imshow(values, cmap="viridis", vmin=vmin, vmax=vmax, aspect="auto")
+    if values.size <= 200:
+        for (i, j), v in np.ndenumerate(values):
+            ax.text(j, i, fmt.format(v), ha="center", va="center", fontsize=6.5,
+                    color="black" if v > vmin + 0.6 * (vmax - vmin) else "white")
+    ax.set_xticks(range(table.shape[1]), table.columns, rotation=60, ha="right", fontsize=7)
+    ax.set_yticks(range(table.shape[0]), table.index, fontsize=7)
+    ax.set_title(title, fontsize=9)
+    return ax
+
+
+def cluster_gallery(galaxies: pd.DataFrame, members: dict[int, tuple[list[int], list[int]]],
+                    mix: pd.DataFrame, size: int = 72):
+    """One row per cluster: its galaxies nearest the centre, a gap, then random members.
+
+    The row's caption gives the cluster's size and its two most common labels (from ``mix``,
+    see :func:`helpers.cluster.label_mix`). ``galaxies`` needs ``image_path``.
+    """
+    width = max(len(c) + len(r) for c, r in members.values()) + 1
+    fig, axes = plt.subplots(len(members), width, figsize=(1.05 * width + 2.2, 1.1 * len(members)),
+                             squeeze=False)
+    for r, (cluster, (central, random)) in enumerate(members.items()):
+        cells = [*central, None, *random]
+        for c, ax in enumerate(axes[r]):
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for spine in ax.spines.values():
+                spine.set_visible(False)
+            row = cells[c] if c < len(cells) else None
+            if row is not None:
+                ax.imshow(thumbnail(galaxies["image_path"].iloc[row], size=size))
+        shares = mix.loc[cluster].drop("galaxies").sort_values(ascending=False)
+        top = ", ".join(f"{share:.0%} {name}" for name, share in shares.head(2).items() if share > 0)
+        caption = f"cluster {cluster}\n{int(mix.loc[cluster, 'galaxies'])} galaxies\n" + textwrap.fill(top, 28)
+        axes[r, 0].set_ylabel(caption, rotation=0, ha="right", va="center", fontsize=7)
+    axes[0, 0].set_title("nearest the centre", fontsize=8, loc="left")
+    first_random = len(members[next(iter(members))][0]) + 1
+    if first_random < width:
+        axes[0, first_random].set_title("random members", fontsize=8, loc="left")
+    fig.subplots_adjust(left=0.2, right=0.99, top=0.93, bottom=0.02, wspace=0.05, hspace=0.12)
+    return fig
 
 
 def neighbour_sheet(galaxies: pd.DataFrame, neighbours: np.ndarray, queries: Sequence[int]):

@@ -198,6 +198,9 @@ ARTIFACTS: dict[str, tuple[str, tuple[str, ...]]] = {  # chapter -> (metrics.jso
     "01_labels": ("labels", ("labels.parquet", "validation.json")),
     "02_train_resnet34": ("train", ("model.safetensors", "model.json", "history.csv")),
     "03_extract_features": ("features", ("features.parquet",)),
+    "04_reduce": ("reduce", ("embeddings.parquet",)),
+    "05_cluster": ("cluster", ("clusters.parquet",)),
+    "06_compare": ("compare", ()),
 }
 
 

@@ -1,0 +1,263 @@
+"""Benchmark of chapter 4's t-SNE step against the seed study's method, in one process.
+
+Input: the CNN codes of ``--features`` (a ``features.parquet``: GalaxyID + f000..f511; default
+the demo run's 2,000 codes). When it has fewer than ``--n`` rows (default 20,000) it is grown:
+the real rows are kept and ``n - rows`` more are drawn from them with replacement (seed
+``--seed``), each with Gaussian jitter whose per-dimension standard deviation follows the
+data's local spread: ``sigma_d`` is proportional to ``RMS_i(x_id - x_{nn5(i),d})``, where nn5(i)
+is row i's 5th nearest other row (512-d, Euclidean), scaled so that the jitter vector's expected
+length is ``--jitter`` (default 0.5) times the median distance to the 5th nearest neighbour: new
+points sit among their source's neighbours rather than on top of it. (Real 20k codes need the Kaggle data.) With more
+rows than ``--n``, a seeded subsample of ``--n`` rows is used.
+
+Both methods get the SAME matrix: the codes projected to 50 principal components (sklearn
+``PCA(50, random_state=0)``, no other scaling), as chapter 4 feeds openTSNE. One fit each:
+
+* ours: openTSNE ``TSNE(perplexity=200, learning_rate=LR, n_jobs=2, random_state=0,
+  initialization="pca", negative_gradient_method="fft", neighbors="auto")`` with the default
+  schedule (250 early-exaggeration iterations at 12, then 500), for each LR of ``--lrs``
+  (default ``50,auto,200``: the seed's number; openTSNE's rule N/12 during early exaggeration
+  and N after it; and 200, which is the seed's step size, since openTSNE's gradient lacks the
+  factor 4 that scikit-learn's carries, so openTSNE's 50 is scikit-learn's 12.5);
+* the seed's: scikit-learn ``TSNE(perplexity=200, learning_rate=50, n_jobs=2, random_state=0,
+  init="pca", method="barnes_hut")`` with the default ``max_iter=1000`` (formerly ``n_iter``).
+
+Reported per fit: wall time of the fit (and of its affinity part: openTSNE's
+``prepare_initial``; scikit-learn's own verbose timings of the neighbour search and the
+conditional probabilities), each library's own KL divergence, the exact KL divergence of the
+final map under one shared reference P (perplexity 200 on exact neighbours, exact Q
+normalisation), and trustworthiness (``sklearn.manifold.trustworthiness``, 10 neighbours) of
+the 2-D map against the PCA-50 input on a fixed random subsample of ``--trust-n`` points.
+Ratios: scikit-learn time / openTSNE time. The last line is a one-line summary::
+
+    NUMBA_CACHE_DIR=.cache/numba .venv/bin/python benchmarks/bench_tsne.py [--n 20000]
+        [--features data/processed/demo/features.parquet] [--skip-sklearn] [--json OUT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import platform
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+PERPLEXITY = 200
+SEED_LR = 50
+N_JOBS = 2
+N_PCA = 50
+
+
+def load_codes(path: Path, n: int, jitter: float, seed: int) -> tuple[np.ndarray, str]:
+    """The ``n`` x 512 codes to embed and a sentence saying where they come from."""
+    from sklearn.neighbors import NearestNeighbors
+
+    table = pd.read_parquet(path)
+    cols = [c for c in table.columns if re.fullmatch(r"f\d{3}", c)]
+    codes = table[cols].to_numpy(np.float32)
+    n0 = len(codes)
+    rng = np.random.default_rng(seed)
+    if n0 >= n:
+        if n0 > n:
+            codes = codes[np.sort(rng.choice(n0, n, replace=False))]
+        return codes, f"{n} of {n0} codes from {path} (no resampling)"
+    nn = NearestNeighbors(n_neighbors=6).fit(codes)  # the row itself + 5 others
+    dist, idx = nn.kneighbors(codes)
+    offsets = codes - codes[idx[:, 5]]
+    spread = np.sqrt((offsets.astype(np.float64) ** 2).mean(axis=0))  # per dimension
+    r5 = dist[:, 5]
+    sigma = spread * jitter * np.median(r5) / np.sqrt((spread ** 2).sum())
+    src = rng.integers(0, n0, size=n - n0)
+    extra = codes[src] + rng.normal(size=(n - n0, codes.shape[1])) * sigma
+    grown = np.vstack([codes, extra.astype(np.float32)])
+    note = (f"{n0} demo codes resampled with jitter to {n} ({path}; the {n0} real rows + "
+            f"{n - n0} drawn with replacement, seed {seed}, plus Gaussian jitter shaped per "
+            f"dimension like the offsets to the 5th nearest neighbour, expected length "
+            f"{np.sqrt((sigma ** 2).sum()):.2f} = {jitter} x the median 5th-NN distance "
+            f"{np.median(r5):.2f})")
+    return grown, note
+
+
+def pca50(codes: np.ndarray) -> np.ndarray:
+    from sklearn.decomposition import PCA
+
+    return np.ascontiguousarray(PCA(n_components=N_PCA, random_state=0).fit_transform(codes),
+                                dtype=np.float64)
+
+
+def run_opentsne(x: np.ndarray, lr) -> dict:
+    """One openTSNE fit; the body of ``TSNE.fit`` split to time the affinities apart."""
+    from openTSNE import TSNE
+
+    tsne = TSNE(n_components=2, perplexity=PERPLEXITY, learning_rate=lr, n_jobs=N_JOBS,
+                random_state=0, initialization="pca", negative_gradient_method="fft",
+                neighbors="auto")
+    t0 = time.perf_counter()
+    emb = tsne.prepare_initial(x)
+    t_aff = time.perf_counter() - t0
+    emb = emb.optimize(n_iter=tsne.early_exaggeration_iter, exaggeration=tsne.early_exaggeration,
+                       momentum=tsne.initial_momentum, inplace=True, propagate_exception=True)
+    kl_ee = float(emb.kl_divergence)
+    emb = emb.optimize(n_iter=tsne.n_iter, exaggeration=tsne.exaggeration,
+                       momentum=tsne.final_momentum, inplace=True, propagate_exception=True)
+    t_fit = time.perf_counter() - t0
+    knn = type(getattr(emb.affinities, "knn_index", None)).__name__
+    return {"method": "openTSNE", "lr": lr, "fit_s": t_fit, "affinity_s": t_aff,
+            "iters": tsne.early_exaggeration_iter + tsne.n_iter, "kl_own": float(emb.kl_divergence),
+            "kl_own_after_ee": kl_ee, "knn": knn, "y": np.asarray(emb)}
+
+
+def run_sklearn(x: np.ndarray) -> dict:
+    from sklearn.manifold import TSNE
+
+    tsne = TSNE(n_components=2, perplexity=PERPLEXITY, learning_rate=SEED_LR, n_jobs=N_JOBS,
+                random_state=0, init="pca", method="barnes_hut", verbose=2)
+    log = io.StringIO()
+    t0 = time.perf_counter()
+    with contextlib.redirect_stdout(log):
+        y = tsne.fit_transform(x)
+    t_fit = time.perf_counter() - t0
+    text = log.getvalue()
+
+    def seconds(pattern: str) -> float:
+        m = re.search(pattern, text)
+        return float(m.group(1)) if m else float("nan")
+
+    t_aff = (seconds(r"Indexed \d+ samples in ([\d.]+)s") +
+             seconds(r"Computed neighbors for \d+ samples in ([\d.]+)s") +
+             seconds(r"Computed conditional probabilities in ([\d.]+)s"))
+    # scikit-learn logs the objective with P exaggerated (x EE, summing to EE); the KL of the
+    # map itself is that / EE - log EE (what openTSNE reports after its exaggerated phase)
+    ee = float(tsne.early_exaggeration)
+    kl_ee = seconds(r"KL divergence after \d+ iterations with early exaggeration: ([\d.]+)")
+    kl_ee = kl_ee / ee - np.log(ee)
+    return {"method": "scikit-learn", "lr": SEED_LR, "fit_s": t_fit, "affinity_s": t_aff,
+            "iters": int(tsne.n_iter_) + 1, "kl_own": float(tsne.kl_divergence_),
+            "kl_own_after_ee": kl_ee, "knn": "exact (NearestNeighbors auto)", "y": y}
+
+
+class SharedKL:
+    """Exact KL(P || Q) of any 2-D map under one reference P, the same for every method.
+
+    P: perplexity-200 Gaussian affinities on exact nearest neighbours (openTSNE
+    ``PerplexityBasedNN(method="exact")``, symmetrised, summing to 1); Q: Student-t over all
+    pairs with its normalisation summed exactly (no Barnes-Hut or FFT approximation).
+    """
+
+    def __init__(self, x: np.ndarray) -> None:
+        from openTSNE.affinity import PerplexityBasedNN
+
+        t0 = time.perf_counter()
+        p = PerplexityBasedNN(x, perplexity=PERPLEXITY, method="exact", n_jobs=N_JOBS,
+                              random_state=0).P.tocoo()
+        self.rows, self.cols, self.p = p.row, p.col, p.data
+        self.p_log_p = float((self.p * np.log(self.p)).sum())
+        self.seconds = time.perf_counter() - t0
+
+    def __call__(self, y: np.ndarray, chunk: int = 500) -> float:
+        y = np.asarray(y, dtype=np.float64)
+        z = 0.0
+        for start in range(0, len(y), chunk):
+            part = y[start:start + chunk]
+            d2 = (part[:, 0, None] - y[None, :, 0]) ** 2 + (part[:, 1, None] - y[None, :, 1]) ** 2
+            z += float((1.0 / (1.0 + d2)).sum())
+        z -= len(y)  # the diagonal, w_ii = 1
+        d2 = ((y[self.rows] - y[self.cols]) ** 2).sum(-1)
+        log_w = -np.log1p(d2)
+        return self.p_log_p - float((self.p * log_w).sum()) + float(self.p.sum()) * np.log(z)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--features", type=Path,
+                    default=Path("data/processed/demo/features.parquet"))
+    ap.add_argument("--n", type=int, default=20000, help="points to embed")
+    ap.add_argument("--jitter", type=float, default=0.5,
+                    help="jitter length as a fraction of the median 5th-NN distance")
+    ap.add_argument("--seed", type=int, default=0, help="resampling / subsample seed")
+    ap.add_argument("--lrs", default="50,auto,200", help="openTSNE learning rates, comma list")
+    ap.add_argument("--trust-n", type=int, default=2000, help="subsample for trustworthiness")
+    ap.add_argument("--skip-sklearn", action="store_true", help="openTSNE only (quick checks)")
+    ap.add_argument("--json", type=Path, default=None, help="write the results here")
+    args = ap.parse_args()
+
+    from sklearn.manifold import trustworthiness
+
+    t_start = time.perf_counter()
+    codes, note = load_codes(args.features, args.n, args.jitter, args.seed)
+    x = pca50(codes)
+    print(f"input: {note}")
+    print(f"both methods get the same {x.shape[0]} x {x.shape[1]} PCA-{N_PCA} matrix "
+          f"(sklearn PCA, random_state 0); perplexity {PERPLEXITY}, n_jobs {N_JOBS}, "
+          f"{os.cpu_count()} CPUs, {platform.processor() or platform.machine()}", flush=True)
+
+    trust_idx = np.sort(np.random.default_rng(0).choice(len(x), min(args.trust_n, len(x)),
+                                                        replace=False))
+    results = []
+    lrs = [lr if lr == "auto" else float(lr) for lr in args.lrs.split(",") if lr]
+    jobs = [(f"openTSNE learning_rate={lr}", lambda lr=lr: run_opentsne(x, lr)) for lr in lrs]
+    if not args.skip_sklearn:
+        jobs.append((f"scikit-learn Barnes-Hut learning_rate={SEED_LR}, max_iter 1000",
+                     lambda: run_sklearn(x)))
+    for label, job in jobs:
+        load0 = os.getloadavg()[0]
+        print(f"{label} (load average {load0:.2f}) ...", flush=True)
+        results.append(job())
+        results[-1]["load"] = (load0 + os.getloadavg()[0]) / 2
+        print(f"  {results[-1]['fit_s']:.1f} s", flush=True)
+
+    shared = SharedKL(x)
+    for r in results:
+        r["kl_shared"] = shared(r["y"])
+        r["trust10"] = float(trustworthiness(x[trust_idx], r["y"][trust_idx], n_neighbors=10))
+    sk = next((r for r in results if r["method"] == "scikit-learn"), None)
+
+    print(f"\n== t-SNE of {len(x)} points (PCA-{N_PCA}), perplexity {PERPLEXITY}, one fit each")
+    head = (f"{'method':<13}{'lr':>6}{'iters':>6}{'fit s':>9}{'affin. s':>10}{'KL own':>8}"
+            f"{'KL shared':>10}{'trust@10':>9}{'sklearn/this':>13}{'load':>6}")
+    print(head)
+    print("-" * len(head))
+    for r in results:
+        ratio = f"{sk['fit_s'] / r['fit_s']:.1f}x" if sk else "-"
+        print(f"{r['method']:<13}{r['lr']!s:>6}{r['iters']:>6}{r['fit_s']:>9.1f}"
+              f"{r['affinity_s']:>10.1f}{r['kl_own']:>8.3f}{r['kl_shared']:>10.3f}"
+              f"{r['trust10']:>9.4f}{ratio:>13}{r['load']:>6.1f}")
+    print(f"\nKL own: each library's value at its last iteration (openTSNE: FFT-interpolated Q "
+          f"normaliser over its approximate-kNN P; scikit-learn: Barnes-Hut, theta 0.5, over "
+          f"its exact-kNN P). KL shared: exact KL of each final map under one P "
+          f"(perplexity {PERPLEXITY}, exact neighbours; built in {shared.seconds:.1f} s). "
+          f"trust@10 on {len(trust_idx)} fixed random points against the PCA-{N_PCA} input. "
+          f"load: 1-min load average around the fit (before/after mean; 2 CPUs).")
+    for r in results:
+        print(f"  {r['method']} lr={r['lr']}: KL after early exaggeration "
+              f"{r['kl_own_after_ee']:.3f}; neighbours: {r['knn']}")
+    elapsed = time.perf_counter() - t_start
+    print(f"total elapsed {elapsed:.0f} s")
+
+    parts = [f"openTSNE lr={r['lr']} {r['fit_s']:.0f} s KL {r['kl_shared']:.3f} "
+             f"trust {r['trust10']:.3f}" + (f" ({sk['fit_s'] / r['fit_s']:.1f}x faster)"
+                                             if sk else "")
+             for r in results if r["method"] == "openTSNE"]
+    if sk:
+        parts.append(f"sklearn BH lr=50 {sk['fit_s']:.0f} s KL {sk['kl_shared']:.3f} "
+                     f"trust {sk['trust10']:.3f}")
+    print(f"SUMMARY bench_tsne n={len(x)}: " + "; ".join(parts))
+
+    if args.json:
+        out = {"n": len(x), "input": note, "perplexity": PERPLEXITY, "n_jobs": N_JOBS,
+               "trust_n": len(trust_idx), "shared_p_s": shared.seconds, "elapsed_s": elapsed,
+               "results": [{k: v for k, v in r.items() if k != "y"} for r in results]}
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(out, indent=2))
+        print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()

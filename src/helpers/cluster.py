@@ -1,0 +1,169 @@
+"""Chapter 5's helpers: k-means with its elbow, DBSCAN with eps from the k-distance curve, HDBSCAN.
+
+Clusterings are integer arrays (``-1`` = noise for the density methods); :func:`clusters_frame`
+gathers them into the run's ``clusters.parquet``, one column per clustering, named
+``<method>_<space>`` (e.g. ``kmeans8_pca7``, ``dbscan_tsne2``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from helpers.errors import DataError, ParameterError
+from helpers.schema import ID_COLUMN
+
+NOISE = -1
+
+
+def elbow(x: np.ndarray, ks: Iterable[int] = range(1, 11), seed: int = 42) -> pd.Series:
+    """k-means inertia (within-cluster sum of squares) for each k, scaled so that k=1 is 1.
+
+    Scaling makes curves of spaces with different units comparable on one plot.
+
+    >>> curve = elbow(np.r_[np.zeros((20, 2)), np.ones((20, 2)) * 10], ks=[1, 2, 3])
+    >>> bool(curve[2] < 0.01)
+    True
+    """
+    ks = list(ks)
+    inertia = [kmeans(x, k, seed=seed, return_inertia=True)[1] for k in ks]
+    total = float(((x - x.mean(axis=0)) ** 2).sum()) or 1.0
+    return pd.Series(np.asarray(inertia) / total, index=pd.Index(ks, name="k"), name="inertia")
+
+
+def kmeans(x: np.ndarray, k: int, *, seed: int = 42, n_init: int = 10, return_inertia: bool = False):
+    """k-means cluster of every galaxy (0..k-1, numbered by decreasing size, so the order is stable)."""
+    from sklearn.cluster import KMeans
+
+    if not isinstance(k, (int, np.integer)) or k < 1:
+        raise ParameterError(f"k={k!r}: use a positive integer")
+    if k > len(x):
+        raise DataError(f"k-means with k={k} needs at least {k} galaxies, got {len(x)}")
+    model = KMeans(n_clusters=int(k), n_init=n_init, random_state=seed).fit(x)
+    labels = _by_size(model.labels_)
+    return (labels, float(model.inertia_)) if return_inertia else labels
+
+
+def k_distance(x: np.ndarray, k: int) -> np.ndarray:
+    """Each galaxy's distance to its k-th nearest neighbour, sorted ascending (the DBSCAN k-distance plot)."""
+    from sklearn.neighbors import NearestNeighbors
+
+    if k < 1 or k >= len(x):
+        raise ParameterError(f"dbscan_min_samples={k}: use 1 <= min_samples < {len(x)} (galaxies)")
+    dist, _ = NearestNeighbors(n_neighbors=k + 1).fit(x).kneighbors(x)
+    return np.sort(dist[:, k])
+
+
+def knee(curve: np.ndarray) -> int:
+    """Index of the knee of an increasing curve: the point farthest below the chord from end to end.
+
+    This is the "kneedle" rule (Satopaa et al. 2011) on the normalised curve.
+
+    >>> knee(np.r_[np.linspace(0, 1, 90), np.linspace(1.5, 20, 10)])
+    89
+    """
+    y = np.asarray(curve, dtype=float)
+    if len(y) < 3:
+        raise DataError(f"a k-distance curve of {len(y)} points has no knee")
+    xs = np.linspace(0.0, 1.0, len(y))
+    span = y[-1] - y[0]
+    ys = (y - y[0]) / span if span > 0 else np.zeros_like(y)
+    return int(np.argmax(xs - ys))
+
+
+def choose_eps(x: np.ndarray, min_samples: int) -> tuple[float, np.ndarray, int]:
+    """DBSCAN's eps read off the k-distance curve at its knee: ``(eps, curve, knee_index)``."""
+    curve = k_distance(x, min_samples)
+    i = knee(curve)
+    return float(curve[i]), curve, i
+
+
+def dbscan(x: np.ndarray, eps: float, min_samples: int) -> np.ndarray:
+    """DBSCAN clusters (numbered by decreasing size; ``-1`` marks noise)."""
+    from sklearn.cluster import DBSCAN
+
+    if not eps or eps <= 0:
+        raise ParameterError(f"dbscan eps={eps!r}: must be positive")
+    return _by_size(DBSCAN(eps=eps, min_samples=min_samples).fit_predict(x))
+
+
+def hdbscan(x: np.ndarray, min_cluster_size: int, min_samples: int | None = None) -> np.ndarray:
+    """HDBSCAN clusters (scikit-learn's; numbered by decreasing size; ``-1`` marks noise)."""
+    from sklearn.cluster import HDBSCAN
+
+    if not isinstance(min_cluster_size, (int, np.integer)) or min_cluster_size < 2:
+        raise ParameterError(f"hdbscan_min_cluster_size={min_cluster_size!r}: use an integer >= 2")
+    size = min(int(min_cluster_size), len(x))
+    return _by_size(HDBSCAN(min_cluster_size=size, min_samples=min_samples, copy=True).fit_predict(x))
+
+
+def _by_size(labels: np.ndarray) -> np.ndarray:
+    """Renumber clusters 0, 1, ... by decreasing size (ties by first member); noise stays -1."""
+    labels = np.asarray(labels)
+    out = np.full(len(labels), NOISE, dtype=np.int32)
+    ids = [c for c in pd.unique(labels) if c != NOISE]
+    sizes = {c: int((labels == c).sum()) for c in ids}
+    for new, old in enumerate(sorted(ids, key=lambda c: -sizes[c])):
+        out[labels == old] = new
+    return out
+
+
+def summary(assign: np.ndarray) -> dict:
+    """Number of clusters, noise share and the largest cluster's share of the galaxies."""
+    assign = np.asarray(assign)
+    members = assign[assign != NOISE]
+    sizes = np.bincount(members) if len(members) else np.zeros(0, dtype=int)
+    return {"clusters": int((sizes > 0).sum()), "noise": float((assign == NOISE).mean()),
+            "largest": float(sizes.max() / len(assign)) if len(sizes) else 0.0}
+
+
+def label_mix(assign: np.ndarray, labels: pd.Series) -> pd.DataFrame:
+    """Share of each label within each cluster (rows: clusters, with their size; columns: labels)."""
+    table = pd.crosstab(pd.Series(assign, name="cluster"), labels.fillna("no votes").rename("label"),
+                        normalize="index")
+    table.insert(0, "galaxies", pd.Series(assign).value_counts().reindex(table.index).to_numpy())
+    return table
+
+
+def gallery_members(x: np.ndarray, assign: np.ndarray, *, n_central: int = 5, n_random: int = 3,
+                    seed: int = 42) -> dict[int, tuple[list[int], list[int]]]:
+    """For every cluster, the row indices of its galaxies nearest its centre and of a few random others.
+
+    The centre is the members' mean in ``x`` (the space the clustering used). Noise has no centre and
+    is left out.
+    """
+    rng = np.random.default_rng(seed)
+    out: dict[int, tuple[list[int], list[int]]] = {}
+    for c in sorted(set(np.asarray(assign).tolist()) - {NOISE}):
+        rows = np.flatnonzero(assign == c)
+        dist = np.linalg.norm(x[rows] - x[rows].mean(axis=0), axis=1)
+        central = rows[np.argsort(dist, kind="stable")[:n_central]]
+        rest = np.setdiff1d(rows, central)
+        random = rng.choice(rest, min(n_random, len(rest)), replace=False) if len(rest) else rest
+        out[int(c)] = (central.tolist(), sorted(random.tolist()))
+    return out
+
+
+def clusters_frame(ids: np.ndarray, clusterings: dict[str, np.ndarray]) -> pd.DataFrame:
+    """``GalaxyID`` plus one int32 column per clustering."""
+    frame = pd.DataFrame({ID_COLUMN: np.asarray(ids)})
+    for name, assign in clusterings.items():
+        if len(assign) != len(frame):
+            raise ValueError(f"clustering {name!r} has {len(assign)} rows for {len(frame)} galaxies")
+        frame[name] = np.asarray(assign, dtype=np.int32)
+    return frame
+
+
+def read_clusters(run_dir: str | Path, ids: Sequence[int] | None = None) -> pd.DataFrame:
+    """The run's ``clusters.parquet`` (aligned to ``ids`` when given)."""
+    file = Path(run_dir) / "clusters.parquet"
+    if not file.exists():
+        raise DataError(f"{file} is missing: run chapter 5 (05_cluster) on this run first")
+    frame = pd.read_parquet(file)
+    if ids is not None:
+        if len(frame) != len(ids) or not np.array_equal(frame[ID_COLUMN].to_numpy(), np.asarray(ids)):
+            raise DataError(f"{file} does not list the galaxies of features.parquet: rerun chapters 4-5")
+    return frame

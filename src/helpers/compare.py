@@ -1,0 +1,170 @@
+"""Chapter 6's helpers: clusterings compared with each other, with the labels and with the truth,
+and how well the codes separate the labels (k-nearest-neighbour and linear-probe accuracy).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from helpers.errors import DataError
+
+SCORES = ("ARI", "AMI")
+
+
+def score(a: Sequence, b: Sequence, metric: str = "ARI") -> float:
+    """Adjusted Rand index or adjusted mutual information between two partitions.
+
+    Both are 1 for identical partitions (whatever the cluster numbers) and about 0 for unrelated
+    ones. Noise (``-1``) counts as one more group, as in the seed study.
+
+    >>> score([0, 0, 1, 1], [5, 5, 3, 3])
+    1.0
+    """
+    from sklearn.metrics import adjusted_mutual_info_score, adjusted_rand_score
+
+    if metric not in SCORES:
+        raise ValueError(f"metric must be one of {SCORES}, not {metric!r}")
+    a, b = np.asarray(a), np.asarray(b)
+    if len(a) != len(b):
+        raise ValueError(f"partitions of different lengths: {len(a)} and {len(b)}")
+    if metric == "ARI":
+        return float(adjusted_rand_score(a, b))
+    return float(adjusted_mutual_info_score(a, b))
+
+
+def matrix(frame: pd.DataFrame, rows: Sequence[str], columns: Sequence[str] | None = None,
+           metric: str = "ARI") -> pd.DataFrame:
+    """The ``metric`` between every clustering in ``rows`` and every one in ``columns`` (default: rows)."""
+    columns = list(rows) if columns is None else list(columns)
+    missing = [c for c in [*rows, *columns] if c not in frame.columns]
+    if missing:
+        raise DataError(f"no clustering named {missing[0]!r}; have {list(frame.columns)}")
+    out = pd.DataFrame(index=list(rows), columns=columns, dtype=float)
+    for r in rows:
+        for c in columns:
+            out.loc[r, c] = 1.0 if r == c else score(frame[r], frame[c], metric)
+    return out
+
+
+def purity(assign: Sequence, reference: Sequence) -> float:
+    """Share of galaxies whose cluster's most common reference class is their own class.
+
+    Rises with the number of clusters (one cluster per galaxy is pure), so read it beside ARI/AMI.
+
+    >>> purity([0, 0, 0, 1], ["a", "a", "b", "b"])
+    0.75
+    """
+    table = pd.crosstab(np.asarray(assign), np.asarray(reference))
+    return float(table.max(axis=1).sum() / table.to_numpy().sum())
+
+
+def against(frame: pd.DataFrame, clusterings: Sequence[str], reference: pd.Series) -> pd.DataFrame:
+    """ARI, AMI and purity of every clustering against one reference labelling (rows where it is known)."""
+    rows = reference.notna().to_numpy()
+    ref = reference[rows].to_numpy()
+    records = []
+    for name in clusterings:
+        assign = frame[name].to_numpy()[rows]
+        records.append({"clustering": name, "clusters": int(len(set(assign) - {-1})),
+                        "ARI": score(assign, ref, "ARI"), "AMI": score(assign, ref, "AMI"),
+                        "purity": purity(assign, ref)})
+    return pd.DataFrame.from_records(records).set_index("clustering")
+
+
+def probe_rows(labels: pd.Series, folds: int = 5) -> tuple[np.ndarray, list[str]]:
+    """Galaxies the probes can use: a usable label held by at least ``folds`` galaxies.
+
+    Returns the boolean mask and the labels left out for being too rare to cross-validate.
+
+    >>> mask, rare = probe_rows(pd.Series(["a"] * 5 + ["b", None, "uncertain"]), folds=5)
+    >>> int(mask.sum()), rare
+    (5, ['b'])
+    """
+    from helpers.schema import UNCERTAIN_LABEL
+
+    usable = labels.notna() & (labels != UNCERTAIN_LABEL)
+    counts = labels[usable].value_counts()
+    rare = sorted(counts[counts < folds].index)
+    return (usable & ~labels.isin(rare)).to_numpy(), rare
+
+
+def _folds(y: np.ndarray, folds: int, seed: int):
+    from sklearn.model_selection import StratifiedKFold
+
+    smallest = pd.Series(y).value_counts().min()
+    if smallest < 2:
+        raise DataError("every label needs at least 2 galaxies for cross-validation; "
+                        f"the rarest has {smallest}")
+    return StratifiedKFold(n_splits=min(folds, int(smallest)), shuffle=True, random_state=seed)
+
+
+def knn_predict(x: np.ndarray, y: np.ndarray, *, k: int = 10, folds: int = 5, seed: int = 42) -> np.ndarray:
+    """Cross-validated k-nearest-neighbour prediction (cosine distance) of each galaxy's label.
+
+    Each galaxy is predicted from the k nearest galaxies of the *other* folds.
+    """
+    from sklearn.model_selection import cross_val_predict
+    from sklearn.neighbors import KNeighborsClassifier
+
+    model = KNeighborsClassifier(n_neighbors=k, metric="cosine")
+    return cross_val_predict(model, x, y, cv=_folds(y, folds, seed))
+
+
+def probe_predict(x: np.ndarray, y: np.ndarray, *, folds: int = 5, seed: int = 42,
+                  n_components: int = 50) -> np.ndarray:
+    """Cross-validated linear-probe prediction: a multinomial logistic regression on the codes.
+
+    The codes are standardised and whitened onto their ``n_components`` leading principal
+    components (fitted within each training fold) first: still a linear map of the codes, but
+    the 512 correlated ReLU outputs otherwise make the solver crawl (hundreds of iterations for
+    the same accuracy).
+    """
+    from sklearn.decomposition import PCA
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import cross_val_predict
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    n_components = min(n_components, x.shape[1], len(x) - len(x) // max(folds, 2) - 1)
+    model = make_pipeline(StandardScaler(), PCA(n_components, whiten=True, random_state=seed),
+                          LogisticRegression(C=0.1, max_iter=1000))
+    return cross_val_predict(model, x, y, cv=_folds(y, folds, seed))
+
+
+def accuracy(pred: np.ndarray, y: np.ndarray) -> dict:
+    """Accuracy and balanced accuracy (the mean of per-label recalls, fair to rare labels)."""
+    from sklearn.metrics import balanced_accuracy_score
+
+    return {"accuracy": float(np.mean(pred == y)), "balanced": float(balanced_accuracy_score(y, pred))}
+
+
+def majority(y: np.ndarray) -> float:
+    """Accuracy of always answering the most common label: the floor every probe must beat.
+
+    >>> majority(np.array(["a", "a", "b"]))
+    0.6666666666666666
+    """
+    return float(pd.Series(y).value_counts(normalize=True).iloc[0])
+
+
+def pixel_codes(images: np.ndarray, n_components: int = 50, seed: int = 0) -> np.ndarray:
+    """A no-network baseline: the images' raw pixels (flattened, scaled to 0..1), PCA-reduced.
+
+    Probing these answers "is it the network, or would the pixels alone do?".
+    """
+    from sklearn.decomposition import PCA
+
+    flat = images.reshape(len(images), -1).astype(np.float32) / 255.0
+    n_components = min(n_components, *flat.shape)
+    return PCA(n_components=n_components, random_state=seed).fit_transform(flat).astype(np.float32)
+
+
+def confusion(pred: np.ndarray, y: np.ndarray, order: Sequence[str]) -> pd.DataFrame:
+    """Counts of (label, prediction) pairs with rows and columns in ``order`` (labels that occur)."""
+    present = [o for o in order if o in set(y) | set(pred)]
+    table = pd.crosstab(pd.Series(y, name="label"), pd.Series(pred, name="predicted"))
+    return table.reindex(index=[o for o in present if o in table.index],
+                         columns=present, fill_value=0)

@@ -1,0 +1,391 @@
+"""An interactive galaxy map (Bokeh) that works in a static HTML page: no server, no internet.
+
+The map is a scatter of the 2-d embedding (t-SNE, UMAP, ...) in which every point is a galaxy.
+A drop-down switches the colouring between several categorical columns (the Galaxy Zoo label,
+the clusters of each method), the legend follows the current colouring, and hovering over a
+point shows the galaxy's image, its ID, its label and its cluster in every colouring.
+Everything runs in the browser (``CustomJS``), so the map works in the rendered book.
+
+In a notebook cell::
+
+    from IPython.display import HTML
+    from helpers.interactive import galaxy_map, map_html, thumbnail_uris
+    from helpers.plots import LABEL_COLORS
+
+    points = pd.DataFrame({"x": emb[:, 0], "y": emb[:, 1], "GalaxyID": ids, "label": labels,
+                           "k-means k=8 (PCA-7)": km, "HDBSCAN (t-SNE)": hdb})
+    layout = galaxy_map(points, ["label", "k-means k=8 (PCA-7)", "HDBSCAN (t-SNE)"],
+                        thumbnail_uris(images, size=48), palettes={"label": LABEL_COLORS},
+                        title="t-SNE of the ResNet34 features")
+    HTML(map_html(layout))
+
+:func:`map_html` writes BokehJS itself (inline, about 1.6 MB) and is deterministic: the same
+inputs give the same bytes in any process, so the output can be committed in a notebook.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import re
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:  # pandas and bokeh are imported when used: importing this module stays fast
+    import pandas as pd
+
+__all__ = ["NOISE_COLOR", "MISSING", "galaxy_map", "map_html", "thumbnail_uris"]
+
+#: Colour of the noise cluster (HDBSCAN/DBSCAN's ``-1``, or a category named "noise").
+NOISE_COLOR = "#c8c8c8"
+#: Colour of a category that a caller's palette does not name.
+UNKNOWN_COLOR = "#999999"
+#: The category shown for a missing value (NaN/None).
+MISSING = "n/a"
+_NOISE = {"-1", "noise", MISSING}
+
+
+def _is_noise(category: str) -> bool:
+    return category.strip().lower() in _NOISE
+_REQUIRED = ("x", "y", "GalaxyID")
+_ID = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
+
+
+def thumbnail_uris(images: np.ndarray, size: int = 48, quality: int = 85) -> list[str]:
+    """JPEG ``data:`` URIs of ``size`` x ``size`` thumbnails, one per image (deterministic bytes).
+
+    ``images`` is a uint8 array (N, H, W, 3), e.g. the galaxy cutouts; each is resized with
+    Pillow (Lanczos) and encoded as a baseline JPEG of the given quality.
+
+    >>> uris = thumbnail_uris(np.zeros((2, 64, 64, 3), np.uint8), size=16)
+    >>> len(uris), uris[0][:23]
+    (2, 'data:image/jpeg;base64,')
+    """
+    from PIL import Image
+
+    images = np.asarray(images)
+    if images.ndim != 4 or images.shape[-1] != 3:
+        raise ValueError(f"images must be an array of shape (N, H, W, 3), got shape {images.shape}")
+    if images.dtype != np.uint8:
+        raise ValueError(f"images must be uint8 (0-255), got dtype {images.dtype}")
+    if isinstance(size, bool) or not isinstance(size, int | np.integer) or size < 1:
+        raise ValueError(f"size must be a positive number of pixels, got {size!r}")
+    if isinstance(quality, bool) or not isinstance(quality, int | np.integer) \
+            or not 1 <= quality <= 95:
+        raise ValueError(f"quality must be an integer from 1 to 95, got {quality!r}")
+    uris = []
+    for image in images:
+        thumb = Image.fromarray(np.ascontiguousarray(image), "RGB")
+        if thumb.size != (size, size):
+            thumb = thumb.resize((int(size), int(size)), Image.Resampling.LANCZOS)
+        buffer = io.BytesIO()
+        thumb.save(buffer, format="JPEG", quality=int(quality), optimize=False, progressive=False)
+        uris.append("data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii"))
+    return uris
+
+
+def _as_categories(values: pd.Series) -> list[str]:
+    """Category strings of a column: integral floats lose their '.0', missing values are 'n/a'."""
+    import pandas as pd
+
+    out = []
+    for value in values.astype(object):
+        if value is None or (not isinstance(value, str) and pd.isna(value)):
+            out.append(MISSING)
+        elif isinstance(value, float | np.floating) and float(value).is_integer():
+            out.append(str(int(value)))
+        else:
+            out.append(str(value))
+    return out
+
+
+def _category_order(column: pd.Series, categories: list[str],
+                    palette: dict[str, str] | None) -> list[str]:
+    """Legend order: the palette's order, else a categorical dtype's, else numbers numerically."""
+    import pandas as pd
+
+    present = list(dict.fromkeys(categories))
+    if palette:
+        preferred = [str(k) for k in palette]
+    elif isinstance(column.dtype, pd.CategoricalDtype):
+        preferred = _as_categories(column.cat.categories.to_series())
+    else:
+        preferred = []
+
+    def key(cat: str) -> tuple:
+        if _is_noise(cat):
+            return (3, cat)
+        if cat in preferred:
+            return (0, preferred.index(cat))
+        try:
+            return (1, float(cat), cat)
+        except ValueError:
+            return (2, cat)
+
+    return sorted(present, key=key)
+
+
+def _auto_palette(n: int) -> list[str]:
+    """``n`` distinct colours: Category10, then Category20(+b, c), without their greys."""
+    from bokeh.palettes import Category10_10, Category20_20, Category20b_20, Category20c_20
+
+    greys = {"#7f7f7f", "#c7c7c7"}
+    if n <= 9:
+        colours = [c for c in Category10_10 if c not in greys]
+    else:
+        colours = [c for c in Category20_20 if c not in greys]
+        if n > len(colours):
+            colours += list(Category20b_20) + list(Category20c_20)
+    return [colours[i % len(colours)] for i in range(n)]
+
+
+def _colours(order: list[str], palette: dict[str, str] | None) -> dict[str, str]:
+    """Colour of every category: the caller's palette, else the automatic one; noise grey."""
+    if palette:
+        given = {str(k): v for k, v in palette.items()}
+        return {c: given.get(c, NOISE_COLOR if _is_noise(c) else UNKNOWN_COLOR) for c in order}
+    ordinary = [c for c in order if not _is_noise(c)]
+    colours = dict(zip(ordinary, _auto_palette(len(ordinary)), strict=True))
+    return {c: colours.get(c, NOISE_COLOR) for c in order}
+
+
+def _check_points(points: pd.DataFrame, colourings: list[str], thumbnails: list[str] | None,
+                  palettes: dict[str, dict[str, str]] | None) -> None:
+    import pandas as pd
+
+    if not isinstance(points, pd.DataFrame):
+        raise ValueError(f"points must be a pandas DataFrame, got {type(points).__name__}")
+    if isinstance(colourings, str) or not colourings:
+        raise ValueError("colourings must be a non-empty list of column names, e.g. ['label']")
+    duplicated = sorted({c for c in colourings if list(colourings).count(c) > 1})
+    if duplicated:
+        raise ValueError(f"colourings names {duplicated} more than once")
+    missing = [c for c in (*_REQUIRED, *colourings) if c not in points.columns]
+    if missing:
+        raise ValueError(f"points has no column {missing[0]!r} (missing: {missing}); "
+                         f"its columns are {list(points.columns)}")
+    if len(points) == 0:
+        raise ValueError("points is empty: there is nothing to map")
+    for axis in ("x", "y"):
+        values = pd.to_numeric(points[axis], errors="coerce").to_numpy(dtype=float)
+        if not np.isfinite(values).all():
+            bad = int((~np.isfinite(values)).sum())
+            raise ValueError(f"column {axis!r} has {bad} value(s) that are not finite numbers")
+    if thumbnails is not None:
+        if isinstance(thumbnails, str) or len(thumbnails) != len(points):
+            count = 1 if isinstance(thumbnails, str) else len(thumbnails)
+            raise ValueError(f"thumbnails has {count} entries but points has {len(points)} rows: "
+                             "give one thumbnail per point, in the same order")
+        bad = [i for i, t in enumerate(thumbnails)
+               if not (isinstance(t, str) and t.startswith("data:image/"))]
+        if bad:
+            raise ValueError(f"thumbnails[{bad[0]}] is not a 'data:image/...' URI "
+                             "(make them with thumbnail_uris)")
+    stray = sorted(set(palettes or {}) - set(colourings))
+    if stray:
+        raise ValueError(f"palettes names {stray}, which are not among the colourings {colourings}")
+
+
+_SWITCH_JS = """
+const i = names.indexOf(this.value);
+if (i < 0) { return; }
+source.data["color"] = source.data["color_" + i];
+source.change.emit();
+legend.items = items[i];
+legend.title = names[i];
+"""
+
+
+def galaxy_map(points: pd.DataFrame, colourings: list[str], thumbnails: list[str] | None = None,
+               *, palettes: dict[str, dict[str, str]] | None = None, title: str = "",
+               width: int = 700, height: int = 600):
+    """A Bokeh layout: a scatter of ``points`` whose colouring a drop-down switches (no server).
+
+    ``points`` has columns ``x``, ``y``, ``GalaxyID`` and every column named in ``colourings``
+    (categorical values). ``thumbnails`` (from :func:`thumbnail_uris`, one per row) appear in
+    the hover tooltip. ``palettes[column]`` maps category -> colour; other columns get a
+    Category10/20 palette in sorted order, with the noise cluster (``-1``/``noise``) grey.
+
+    >>> import pandas as pd
+    >>> pts = pd.DataFrame({"x": [0.0, 1.0, 2.0], "y": [1.0, 0.0, 2.0], "GalaxyID": [7, 8, 9],
+    ...                     "label": ["disk: spiral", "uncertain", "disk: spiral"],
+    ...                     "HDBSCAN": [0, -1, 0]})
+    >>> layout = galaxy_map(pts, ["label", "HDBSCAN"])
+    >>> [type(child).__name__ for child in layout.children]
+    ['Select', 'figure']
+    """
+    from bokeh.layouts import column
+    from bokeh.models import (
+        ColumnDataSource,
+        CustomJS,
+        HoverTool,
+        Legend,
+        LegendItem,
+        Scatter,
+        Select,
+    )
+    from bokeh.plotting import figure
+
+    colourings = list(colourings) if not isinstance(colourings, str) else colourings
+    _check_points(points, colourings, thumbnails, palettes)
+    palettes = palettes or {}
+
+    data: dict[str, Any] = {
+        "x": points["x"].to_numpy(dtype=float),
+        "y": points["y"].to_numpy(dtype=float),
+        "gid": _as_categories(points["GalaxyID"]),
+    }
+    if thumbnails is not None:
+        data["img"] = list(thumbnails)
+    orders, first_rows = [], []
+    for i, name in enumerate(colourings):
+        categories = _as_categories(points[name])
+        order = _category_order(points[name], categories, palettes.get(name))
+        colours = _colours(order, palettes.get(name))
+        data[f"cat_{i}"] = categories
+        data[f"color_{i}"] = [colours[c] for c in categories]
+        orders.append(order)
+        first_rows.append({c: categories.index(c) for c in order})
+    label_column = None
+    if "label" in colourings:
+        label_column = f"cat_{colourings.index('label')}"
+    elif "label" in points.columns:
+        data["label"] = _as_categories(points["label"])
+        label_column = "label"
+    data["color"] = list(data["color_0"])
+    source = ColumnDataSource(data)
+
+    plot = figure(width=int(width), height=int(height), title=title or None,
+                  tools="pan,wheel_zoom,box_zoom,reset,save", toolbar_location="above",
+                  match_aspect=False, x_axis_label="x", y_axis_label="y")
+    plot.grid.grid_line_alpha = 0.4
+    renderer = plot.scatter("x", "y", source=source, size=7, fill_color="color",
+                            line_color="color", fill_alpha=0.8, line_alpha=0.9)
+    renderer.hover_glyph = Scatter(x="x", y="y", size=11, fill_color="color", fill_alpha=1.0,
+                                   line_color="black", line_width=1.5)
+
+    rows = ['<div class="gm-tooltip" style="display:flex;gap:8px;align-items:flex-start;'
+            'max-width:340px;font-size:12px;line-height:1.35">']
+    if thumbnails is not None:
+        rows.append('<img class="gm-thumb" src="@img" width="96" height="96" alt="galaxy @gid" '
+                    'style="width:96px;height:96px;flex:none;border:1px solid #ccc">')
+    rows.append('<div><div><b>GalaxyID</b> <span class="gm-gid">@gid</span></div>')
+    if label_column is not None:
+        rows.append(f"<div><b>label</b> @{{{label_column}}}</div>")
+    for i, name in enumerate(colourings):
+        if name != "label":
+            rows.append(f"<div><b>{html.escape(name)}</b> @{{cat_{i}}}</div>")
+    rows.append("</div></div>")
+    plot.add_tools(HoverTool(renderers=[renderer], tooltips="".join(rows),
+                             point_policy="snap_to_data"))
+
+    items = [[LegendItem(label=("noise (-1)" if c == "-1" else c), renderers=[renderer],
+                         index=first[c]) for c in order]
+             for order, first in zip(orders, first_rows, strict=True)]
+    rows_fit = max(1, (int(height) - 120) // 18)
+    legend = Legend(items=items[0], title=colourings[0], location="top_left",
+                    label_text_font_size="8pt", title_text_font_size="9pt", glyph_height=14,
+                    glyph_width=14, label_height=14, spacing=2, padding=6, nrows=rows_fit)
+    plot.add_layout(legend, "right")
+
+    select = Select(title="Colour by", value=colourings[0], options=colourings, width=300)
+    select.js_on_change("value", CustomJS(
+        args={"source": source, "legend": legend, "items": items, "names": colourings},
+        code=_SWITCH_JS))
+    return column(select, plot)
+
+
+def _renumber_ids(item: dict, prefix: str) -> dict:
+    """Give every model a stable id (``<prefix>-1``, ``-2``, ...) in order of appearance.
+
+    Bokeh numbers models with a process-wide counter, so the same plot made after others gets
+    other ids; renumbering makes the output depend on the inputs only.
+    """
+    mapping: dict[str, str] = {}
+
+    def new(old: str) -> str:
+        if old not in mapping:
+            mapping[old] = f"{prefix}-{len(mapping) + 1}"
+        return mapping[old]
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            out = {}
+            for key, value in node.items():
+                if key == "id" and isinstance(value, str):
+                    out[key] = new(value)
+                else:
+                    out[key] = walk(value)
+            return out
+        if isinstance(node, list | tuple):  # map entries are (key, value) tuples
+            return [walk(v) for v in node]
+        return node
+
+    doc = walk(item["doc"])
+    return {"target_id": item["target_id"], "root_id": new(item["root_id"]), "doc": doc,
+            "version": item["version"]}
+
+
+def _script_json(obj: Any) -> str:
+    """JSON that is safe inside a <script> element (no '<', '>' or '&' characters)."""
+    text = json.dumps(obj, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _bundle_script(js: str, guard: str) -> str:
+    """A <script> that runs a BokehJS bundle unless ``guard`` says it is already loaded."""
+    if "</script" in js.lower():  # would end the <script> element early
+        raise RuntimeError("the BokehJS bundle contains '</script': cannot inline it")
+    # the function keeps the bundle's strict mode and lets an already loaded BokehJS skip it
+    return (f"<script>(function(){{\"use strict\";if({guard}){{return;}}\n{js}\n}})"
+            ".call(window);</script>")
+
+
+def map_html(layout, *, element_id: str = "galaxy-map") -> str:
+    """A self-contained, deterministic HTML fragment showing ``layout`` (BokehJS inline).
+
+    Show it in a notebook with ``IPython.display.HTML(map_html(layout))``; the rendered book
+    passes it through. BokehJS (core and widgets, from the installed bokeh, no CDN) is
+    included and skipped when the page already has this version loaded; the plot's document
+    is embedded as JSON with ids that depend only on the inputs and ``element_id``.
+
+    >>> import pandas as pd
+    >>> pts = pd.DataFrame({"x": [0.0, 1.0], "y": [1.0, 0.0], "GalaxyID": [7, 8],
+    ...                     "label": ["disk: spiral", "uncertain"]})
+    >>> fragment = map_html(galaxy_map(pts, ["label"]), element_id="demo-map")
+    >>> fragment.count('<div id="demo-map"'), fragment == map_html(galaxy_map(pts, ["label"]),
+    ...                                                             element_id="demo-map")
+    (1, True)
+    """
+    import bokeh
+    from bokeh.embed import json_item
+    from bokeh.resources import Resources
+
+    if not isinstance(element_id, str) or not _ID.fullmatch(element_id):
+        raise ValueError(f"element_id must be a letter followed by letters, digits, '-' or '_' "
+                         f"(an HTML id), got {element_id!r}")
+    item = _renumber_ids(json_item(layout, element_id), element_id)
+    version = bokeh.__version__
+    core, widgets = Resources(mode="inline", components=["bokeh", "bokeh-widgets"]).js_raw[:2]
+    bokeh_js = f'(window.Bokeh&&window.Bokeh["{version}"])'
+    parts = [
+        f"<!-- galaxy map: Bokeh {version}, BokehJS inline (no network needed) -->",
+        _bundle_script(core, bokeh_js),
+        _bundle_script(widgets, f"!{bokeh_js}||{bokeh_js}.Widgets"),
+        f'<div id="{element_id}" class="galaxy-map" style="min-height:40px"></div>',
+        f'<script type="application/json" id="{element_id}-item">{_script_json(item)}</script>',
+        "<script>(function(){"
+        f'var s=document.currentScript,id="{element_id}";'
+        "var data=s&&s.previousElementSibling,el=data&&data.previousElementSibling;"
+        'if(!el||el.id!==id){el=document.getElementById(id);'
+        'data=document.getElementById(id+"-item");}'
+        f'var bk=window.Bokeh&&(window.Bokeh["{version}"]||window.Bokeh);'
+        'if(!bk){console.warn("galaxy map: BokehJS did not load");return;}'
+        "if(el.childElementCount){return;}"  # already embedded (the output shown twice)
+        "bk.embed.embed_item(JSON.parse(data.textContent),el);"
+        "})();</script>",
+    ]
+    return "\n".join(parts) + "\n"

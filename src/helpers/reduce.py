@@ -1,0 +1,200 @@
+"""Chapter 4's helpers: the CNN codes seen through PCA, LDA, t-SNE and UMAP.
+
+Every method returns plain arrays; :func:`embeddings_frame` gathers them into the run's
+``embeddings.parquet`` (one column per coordinate, named ``<method><dims>_<axis>``, e.g.
+``tsne2_1``), which chapters 5 and 6 read back with :func:`coordinates`.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from helpers.errors import DataError, ParameterError
+from helpers.schema import ID_COLUMN, TEST_IMAGES, TRAIN_IMAGES, TRUTH_FILE, UNCERTAIN_LABEL
+
+
+def load_codes(run_dir: str | Path, data_dir: str | Path | None = None) -> tuple[pd.DataFrame, np.ndarray]:
+    """The run's galaxies and their codes, row-aligned.
+
+    Returns ``(galaxies, codes)``: ``galaxies`` has ``GalaxyID``, ``label`` (NaN for galaxies
+    without votes), ``image_path`` (when ``data_dir`` is given) and, when the data folder has the
+    mock's ground truth, ``true_label``; ``codes`` is the float32 (N, D) matrix of
+    ``features.parquet`` in the same order.
+    """
+    run_dir = Path(run_dir)
+    feats_file, labels_file = run_dir / "features.parquet", run_dir / "labels.parquet"
+    for file, chapter in ((labels_file, "01_labels"), (feats_file, "03_extract_features")):
+        if not file.exists():
+            raise DataError(f"{file} is missing: run chapter {chapter} on this run first")
+    feats = pd.read_parquet(feats_file)
+    columns = [c for c in feats.columns if c != ID_COLUMN]
+    if ID_COLUMN not in feats.columns or not columns:
+        raise DataError(f"{feats_file}: expected {ID_COLUMN} and code columns f000.. ; rerun chapter 3")
+    codes = feats[columns].to_numpy(dtype=np.float32)
+    if not np.isfinite(codes).all():
+        raise DataError(f"{feats_file}: codes hold NaN or infinite values; rerun chapter 3")
+    labels = pd.read_parquet(labels_file, columns=[ID_COLUMN, "label"])
+    galaxies = feats[[ID_COLUMN]].merge(labels, on=ID_COLUMN, how="left")
+    if data_dir is not None:
+        data_dir = Path(data_dir)
+        folders = np.where(galaxies["label"].notna(), TRAIN_IMAGES, TEST_IMAGES)
+        galaxies["image_path"] = [str(data_dir / folder / f"{gid}.jpg")
+                                  for folder, gid in zip(folders, galaxies[ID_COLUMN], strict=True)]
+        truth_file = data_dir / TRUTH_FILE
+        if truth_file.exists():
+            truth = pd.read_csv(truth_file, usecols=[ID_COLUMN, "true_label"])
+            galaxies = galaxies.merge(truth, on=ID_COLUMN, how="left")
+    return galaxies, codes
+
+
+def labelled_rows(labels: pd.Series) -> np.ndarray:
+    """Boolean mask of galaxies with a usable label (not missing, not ``uncertain``)."""
+    return (labels.notna() & (labels != UNCERTAIN_LABEL)).to_numpy()
+
+
+def pca(codes: np.ndarray, n_components: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """PCA coordinates and each component's share of the variance.
+
+    >>> xy, share = pca(np.random.default_rng(0).normal(size=(50, 8)), 2)
+    >>> xy.shape, bool(share[0] >= share[1])
+    ((50, 2), True)
+    """
+    from sklearn.decomposition import PCA
+
+    n_components = _check_components("pca_components", n_components, min(codes.shape))
+    model = PCA(n_components=n_components, random_state=seed).fit(codes)
+    return model.transform(codes).astype(np.float32), model.explained_variance_ratio_
+
+
+def lda(codes: np.ndarray, labels: pd.Series, n_components: int) -> tuple[np.ndarray, int]:
+    """Linear discriminant axes, fitted on the labelled galaxies and applied to all of them.
+
+    LDA *uses the labels*: a map where the labels separate well is partly built to do so.
+    It has at most (number of labels - 1) axes; asking for more gives fewer, with a warning.
+    Returns the coordinates and the number of axes actually used.
+    """
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+
+    rows = labelled_rows(labels)
+    classes = pd.unique(labels[rows])
+    if len(classes) < 2:
+        raise DataError(f"LDA needs galaxies of at least two labels; this run has {len(classes)}")
+    n_components = _check_components("lda_components", n_components, codes.shape[1])
+    usable = min(n_components, len(classes) - 1)
+    if usable < n_components:
+        warnings.warn(f"LDA: {len(classes)} labels allow at most {usable} axes, not {n_components}",
+                      stacklevel=2)
+    model = LinearDiscriminantAnalysis(n_components=usable, solver="svd")
+    model.fit(codes[rows], labels[rows].to_numpy())
+    return model.transform(codes).astype(np.float32), usable
+
+
+def tsne(x: np.ndarray, *, perplexity: float = 200, learning_rate: float | str = 50,
+         seed: int = 42, n_jobs: int | None = None):
+    """A 2-D openTSNE map (FFT gradients, PCA initialisation). Returns ``(xy, kl_divergence, embedding)``.
+
+    ``perplexity`` above (N - 1) / 3 cannot be honoured on N points and is lowered, with a warning.
+    The returned openTSNE embedding can place new points with ``embedding.transform``.
+    """
+    from openTSNE import TSNE
+
+    n = len(x)
+    if n < 5:
+        raise DataError(f"t-SNE needs at least 5 galaxies, got {n}")
+    if not perplexity or perplexity <= 0:
+        raise ParameterError(f"tsne_perplexity={perplexity!r}: use a positive number (the seed: 200)")
+    usable = min(float(perplexity), (n - 1) / 3)
+    if usable < perplexity:
+        warnings.warn(f"t-SNE: perplexity {perplexity} is too high for {n} galaxies; using {usable:.1f}",
+                      stacklevel=2)
+    model = TSNE(n_components=2, perplexity=usable, learning_rate=learning_rate, initialization="pca",
+                 negative_gradient_method="fft", n_jobs=n_jobs or _threads(), random_state=seed,
+                 verbose=False)
+    embedding = model.fit(np.ascontiguousarray(x, dtype=np.float64))
+    return np.asarray(embedding, dtype=np.float32), float(embedding.kl_divergence), embedding
+
+
+def umap_embed(x: np.ndarray, n_components: int = 2, *, n_neighbors: int = 50, min_dist: float = 0.15,
+               seed: int = 42) -> np.ndarray:
+    """UMAP coordinates (umap-learn; seeded, hence single-threaded and reproducible)."""
+    with warnings.catch_warnings():  # pynndescent's tqdm.auto complains about ipywidgets in kernels
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        import umap
+
+    n_components = _check_components("umap_components", n_components, x.shape[1])
+    n_neighbors = min(int(n_neighbors), len(x) - 1)
+    if n_neighbors < 2:
+        raise DataError(f"UMAP needs at least 3 galaxies, got {len(x)}")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*n_jobs value 1 overridden.*")
+        warnings.filterwarnings("ignore", message=".*is not a NumPy array.*")
+        model = umap.UMAP(n_components=n_components, n_neighbors=n_neighbors, min_dist=min_dist,
+                          random_state=seed, n_jobs=1)
+        return model.fit_transform(x).astype(np.float32)
+
+
+def trustworthiness(x: np.ndarray, y: np.ndarray, *, n_neighbors: int = 10, max_points: int = 5000,
+                    seed: int = 0) -> float:
+    """How well a map keeps each galaxy's nearest neighbours (1 = perfectly, ~0.5 = random).
+
+    Computed on a seeded subsample of ``max_points`` galaxies for large runs (the measure is
+    quadratic in N).
+
+    >>> x = np.random.default_rng(0).normal(size=(200, 10))
+    >>> trustworthiness(x, x[:, :2]) > trustworthiness(x, np.random.default_rng(1).normal(size=(200, 2)))
+    True
+    """
+    from sklearn.manifold import trustworthiness as sk_trust
+
+    if len(x) != len(y):
+        raise ValueError(f"{len(x)} codes but {len(y)} map coordinates")
+    if len(x) > max_points:
+        rows = np.sort(np.random.default_rng(seed).choice(len(x), max_points, replace=False))
+        x, y = x[rows], y[rows]
+    n_neighbors = min(n_neighbors, len(x) // 2 - 1)
+    return float(sk_trust(x, y, n_neighbors=n_neighbors))
+
+
+def embeddings_frame(ids: np.ndarray, maps: dict[str, np.ndarray]) -> pd.DataFrame:
+    """One table of every coordinate: ``GalaxyID`` then ``<name>_<axis>`` columns (axes from 1).
+
+    >>> embeddings_frame(np.array([7, 8]), {"pca2": np.zeros((2, 2))}).columns.tolist()
+    ['GalaxyID', 'pca2_1', 'pca2_2']
+    """
+    columns: dict[str, np.ndarray] = {ID_COLUMN: np.asarray(ids)}
+    for name, xy in maps.items():
+        if len(xy) != len(ids):
+            raise ValueError(f"map {name!r} has {len(xy)} rows for {len(ids)} galaxies")
+        for axis in range(xy.shape[1]):
+            columns[f"{name}_{axis + 1}"] = np.asarray(xy[:, axis], dtype=np.float32)
+    return pd.DataFrame(columns)
+
+
+def coordinates(frame: pd.DataFrame, name: str) -> np.ndarray:
+    """The (N, d) coordinates of map ``name`` (e.g. ``"tsne2"``) from an embeddings table."""
+    columns = [c for c in frame.columns if c.rsplit("_", 1)[0] == name]
+    if not columns:
+        maps = sorted({c.rsplit("_", 1)[0] for c in frame.columns if c != ID_COLUMN})
+        raise DataError(f"embeddings.parquet has no map {name!r}; it has {maps}: rerun chapter 4")
+    columns.sort(key=lambda c: int(c.rsplit("_", 1)[1]))
+    return frame[columns].to_numpy(dtype=np.float32)
+
+
+def _check_components(name: str, value, limit: int) -> int:
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+        raise ParameterError(f"{name}={value!r}: use a positive integer")
+    if value > limit:
+        raise ParameterError(f"{name}={value}: at most {limit} for codes of shape limited to {limit}")
+    return int(value)
+
+
+def _threads() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)

@@ -1,0 +1,273 @@
+"""The interactive galaxy map (helpers.interactive): thumbnails, the Bokeh layout, the HTML.
+
+No browser here (tests/test_book_browser.py drives Chromium); these check what can be checked
+in Python: image sizes, the embedded document, determinism across processes, input errors.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from helpers.interactive import NOISE_COLOR, galaxy_map, map_html, thumbnail_uris
+from helpers.plots import LABEL_COLORS
+
+COLOURINGS = ["label", "k-means k=8 (PCA-7)", "HDBSCAN (t-SNE)"]
+
+
+def make_points(n: int = 60, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    points = pd.DataFrame({
+        "x": rng.normal(size=n), "y": rng.normal(size=n),
+        "GalaxyID": rng.choice(np.arange(100000, 999999), n, replace=False),
+        "label": rng.choice(list(LABEL_COLORS), n),
+        "k-means k=8 (PCA-7)": rng.integers(0, 8, n),
+        "HDBSCAN (t-SNE)": rng.integers(-1, 12, n),
+    })
+    images = rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)
+    return points, images
+
+
+def decode(uri: str) -> Image.Image:
+    prefix = "data:image/jpeg;base64,"
+    assert uri.startswith(prefix), uri[:40]
+    return Image.open(io.BytesIO(base64.b64decode(uri[len(prefix):], validate=True)))
+
+
+def embedded_item(fragment: str, element_id: str = "galaxy-map") -> dict:
+    """The Bokeh json_item that map_html embeds (its <script type="application/json">)."""
+    match = re.search(rf'<script type="application/json" id="{element_id}-item">(.*?)</script>',
+                      fragment, re.S)
+    assert match, f"no embedded document for #{element_id} in the fragment"
+    return json.loads(match.group(1))
+
+
+def models(node, name: str) -> list[dict]:
+    """Every serialized Bokeh model of type ``name`` (with its attributes) in a json_item."""
+    found = []
+    if isinstance(node, dict):
+        if node.get("type") == "object" and node.get("name") == name:
+            found.append(node)
+        for value in node.values():
+            found += models(value, name)
+    elif isinstance(node, list):
+        for value in node:
+            found += models(value, name)
+    return found
+
+
+def by_id(item: dict) -> dict[str, dict]:
+    """Every model defined in a json_item, by id (later mentions are bare {"id": ...} refs)."""
+    return {m["id"]: m for m in models(item, "LegendItem")}
+
+
+def entries(serialized_map: dict) -> dict:
+    assert serialized_map["type"] == "map"
+    return dict(serialized_map["entries"])
+
+
+# --- thumbnails ----------------------------------------------------------------------------
+
+def test_thumbnails_decode_to_the_requested_size_and_keep_the_colours():
+    images = np.zeros((3, 64, 64, 3), np.uint8)
+    images[0, ..., 0] = 255  # red
+    images[1, ..., 2] = 255  # blue
+    images[2] = 128  # grey
+    for size in (48, 20):
+        uris = thumbnail_uris(images, size=size)
+        assert len(uris) == 3
+        for uri, colour in zip(uris, [(255, 0, 0), (0, 0, 255), (128, 128, 128)], strict=True):
+            thumb = decode(uri)
+            assert thumb.format == "JPEG" and thumb.size == (size, size) and thumb.mode == "RGB"
+            mean = np.asarray(thumb, float).reshape(-1, 3).mean(axis=0)
+            assert np.abs(mean - colour).max() < 12, (size, colour, mean)
+
+
+def test_thumbnails_are_deterministic_and_quality_changes_the_bytes():
+    _, images = make_points(4)
+    assert thumbnail_uris(images) == thumbnail_uris(images.copy())
+    small, large = thumbnail_uris(images, quality=30), thumbnail_uris(images, quality=95)
+    assert all(len(s) < len(b) for s, b in zip(small, large, strict=True))
+
+
+@pytest.mark.parametrize(("images", "kwargs", "message"), [
+    (np.zeros((2, 8, 8, 3), np.float32), {}, "uint8"),
+    (np.zeros((2, 8, 8), np.uint8), {}, r"\(N, H, W, 3\)"),
+    (np.zeros((2, 8, 8, 4), np.uint8), {}, r"\(N, H, W, 3\)"),
+    (np.zeros((2, 8, 8, 3), np.uint8), {"size": 0}, "size"),
+    (np.zeros((2, 8, 8, 3), np.uint8), {"quality": 101}, "quality"),
+])
+def test_thumbnails_reject_bad_input(images, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        thumbnail_uris(images, **kwargs)
+
+
+# --- the map -------------------------------------------------------------------------------
+
+def test_every_colouring_is_in_the_embedded_document():
+    points, images = make_points(60)
+    fragment = map_html(galaxy_map(points, COLOURINGS, thumbnail_uris(images, size=24),
+                                   palettes={"label": LABEL_COLORS}, title="a test map"))
+    item = embedded_item(fragment)
+
+    [select] = models(item, "Select")
+    assert select["attributes"]["options"] == COLOURINGS
+    assert select["attributes"]["value"] == "label"
+
+    [source] = models(item, "ColumnDataSource")
+    data = entries(source["attributes"]["data"])
+    for i, name in enumerate(COLOURINGS):
+        categories = [str(v) for v in points[name]]
+        assert data[f"cat_{i}"] == categories, name
+        assert len(data[f"color_{i}"]) == len(points), name
+    assert data["color"] == data["color_0"]  # the first colouring is shown at first
+    assert data["gid"] == [str(g) for g in points["GalaxyID"]]
+    assert len(data["img"]) == len(points) and data["img"][0].startswith("data:image/jpeg;base64,")
+
+    # the caller's palette for "label"; the noise cluster grey; other clusters distinct colours
+    assert data["color_0"] == [LABEL_COLORS[lab] for lab in points["label"]]
+    hdb = dict(zip(data["cat_2"], data["color_2"], strict=True))
+    assert hdb["-1"] == NOISE_COLOR
+    clusters = sorted({c for c in hdb if c != "-1"}, key=int)
+    assert len({hdb[c] for c in clusters}) == len(clusters)
+    assert NOISE_COLOR not in {hdb[c] for c in clusters}
+
+    # the legend of each colouring lists its categories (sorted, noise last), the callback
+    # switches legends and colours by name
+    [callback] = models(item, "CustomJS")
+    args = entries(callback["attributes"]["args"])
+    assert args["names"] == COLOURINGS
+    assert len(args["items"]) == len(COLOURINGS)
+    legend_items = by_id(item)
+
+    def legend(i: int) -> list[str]:
+        return [legend_items[ref["id"]]["attributes"]["label"]["value"] for ref in args["items"][i]]
+
+    [shown] = models(item, "Legend")
+    assert [ref["id"] for ref in shown["attributes"]["items"]] == \
+        [ref["id"] for ref in args["items"][0]]
+    assert legend(2) == clusters + ["noise (-1)"]
+    assert legend(1) == sorted({str(v) for v in points["k-means k=8 (PCA-7)"]}, key=int)
+    label_legend = legend(0)
+    assert label_legend == [lab for lab in LABEL_COLORS if lab in set(points["label"])]
+
+    # the tooltip: the image at 96 px, the ID, the label and every colouring
+    [hover] = models(item, "HoverTool")
+    tooltip = hover["attributes"]["tooltips"]
+    assert '<img class="gm-thumb" src="@img" width="96" height="96"' in tooltip
+    assert "@gid" in tooltip and "@{cat_0}" in tooltip
+    for i, name in enumerate(COLOURINGS[1:], start=1):
+        assert f"<b>{name}</b> @{{cat_{i}}}" in tooltip
+    assert [m["attributes"]["text"] for m in models(item, "Title")] == ["a test map"]
+
+
+def test_map_html_is_self_contained():
+    points, _ = make_points(10)
+    fragment = map_html(galaxy_map(points, ["label"]), element_id="map-1")
+    assert '<div id="map-1" class="galaxy-map"' in fragment
+    assert "embed.embed_item(JSON.parse(" in fragment
+    # BokehJS core and widgets inline, nothing fetched: no src= or <link>, no CDN
+    assert re.search(r"<script[^>]*\bsrc=", fragment) is None
+    assert "<link" not in fragment and "cdn.bokeh.org" not in fragment
+    assert "/* BEGIN bokeh.min.js */" in fragment and "/* BEGIN bokeh-widgets.min.js */" in fragment
+    # the bundles are skipped when this BokehJS version is already on the page
+    assert fragment.count('window.Bokeh["3.') >= 3
+    # every model id derives from the element id (two maps on one page do not collide)
+    ids = set(re.findall(r'"id":"([^"]+)"', fragment))
+    assert ids and all(i.startswith("map-1-") for i in ids), sorted(ids)[:5]
+
+
+def test_a_second_colouring_changes_nothing_in_the_first():
+    points, _ = make_points(30)
+    one = entries(models(embedded_item(map_html(galaxy_map(points, ["label"]))),
+                         "ColumnDataSource")[0]["attributes"]["data"])
+    two = entries(models(embedded_item(map_html(galaxy_map(points, ["label", "HDBSCAN (t-SNE)"]))),
+                         "ColumnDataSource")[0]["attributes"]["data"])
+    assert one["color_0"] == two["color_0"] and one["cat_0"] == two["cat_0"]
+    assert "cat_1" in two and "cat_1" not in one
+
+
+DETERMINISM_SCRIPT = textwrap.dedent("""
+    import hashlib, sys
+    import numpy as np, pandas as pd
+    from bokeh.plotting import figure
+    from helpers.interactive import galaxy_map, map_html, thumbnail_uris
+    from helpers.plots import LABEL_COLORS
+    for _ in range(int(sys.argv[1])):  # other plots first: Bokeh's id counter moves on
+        figure().line([1, 2], [3, 4])
+    rng = np.random.default_rng(7)
+    n = 200
+    points = pd.DataFrame({"x": rng.normal(size=n), "y": rng.normal(size=n),
+                           "GalaxyID": np.arange(100000, 100000 + n),
+                           "label": rng.choice(sorted(LABEL_COLORS), n),
+                           "HDBSCAN (t-SNE)": rng.integers(-1, 5, n)})
+    thumbs = thumbnail_uris(rng.integers(0, 256, (n, 40, 40, 3), dtype=np.uint8))
+    html = map_html(galaxy_map(points, ["label", "HDBSCAN (t-SNE)"], thumbs,
+                               palettes={"label": LABEL_COLORS}, title="t-SNE"))
+    print(len(html), hashlib.sha256(html.encode()).hexdigest())
+""")
+
+
+def test_map_html_is_byte_identical_in_fresh_processes():
+    runs = [subprocess.Popen([sys.executable, "-c", DETERMINISM_SCRIPT, str(extra)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for extra in (0, 3)]
+    results = []
+    for proc in runs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        results.append(out.split())
+    (size_a, hash_a), (size_b, hash_b) = results
+    assert int(size_a) > 1_000_000  # BokehJS itself is inline
+    assert (size_a, hash_a) == (size_b, hash_b)
+
+
+# --- bad input -----------------------------------------------------------------------------
+
+def test_missing_column_is_named():
+    points, _ = make_points(5)
+    with pytest.raises(ValueError, match="'UMAP clusters'"):
+        galaxy_map(points, ["label", "UMAP clusters"])
+    with pytest.raises(ValueError, match="'GalaxyID'"):
+        galaxy_map(points.drop(columns="GalaxyID"), ["label"])
+
+
+def test_wrong_number_of_thumbnails_is_explained():
+    points, images = make_points(5)
+    with pytest.raises(ValueError, match="thumbnails has 4 entries but points has 5 rows"):
+        galaxy_map(points, ["label"], thumbnail_uris(images[:4]))
+    with pytest.raises(ValueError, match="not a 'data:image/...' URI"):
+        galaxy_map(points, ["label"], ["x.png"] * 5)
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda p: (p.iloc[:0], ["label"], {}), "empty"),
+    (lambda p: (p.assign(x=np.nan), ["label"], {}), "'x' has 5 value"),
+    (lambda p: (p, [], {}), "non-empty list"),
+    (lambda p: (p, "label", {}), "non-empty list"),
+    (lambda p: (p, ["label", "label"], {}), "more than once"),
+    (lambda p: (p, ["label"], {"palettes": {"kmeans": {}}}), "'kmeans'"),
+])
+def test_other_bad_input(change, message):
+    points, _ = make_points(5)
+    frame, colourings, kwargs = change(points)
+    with pytest.raises(ValueError, match=message):
+        galaxy_map(frame, colourings, **kwargs)
+
+
+def test_bad_element_id():
+    points, _ = make_points(5)
+    layout = galaxy_map(points, ["label"])
+    for bad in ("1map", "my map", 'x"><script>', ""):
+        with pytest.raises(ValueError, match="element_id"):
+            map_html(layout, element_id=bad)

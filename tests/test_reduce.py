@@ -1,0 +1,145 @@
+"""Chapter 4's helpers on small synthetic codes with known structure."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from helpers import reduce as R
+from helpers.errors import DataError, ParameterError
+
+
+def blobs(n_per: int = 40, k: int = 3, dim: int = 20, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(scale=8, size=(k, dim))
+    x = np.concatenate([c + rng.normal(size=(n_per, dim)) for c in centres]).astype(np.float32)
+    labels = pd.Series(np.repeat([f"class {i}" for i in range(k)], n_per))
+    return x, labels
+
+
+def test_pca_orders_components_by_variance():
+    x, _ = blobs()
+    xy, share = R.pca(x, 5)
+    assert xy.shape == (120, 5) and xy.dtype == np.float32
+    assert np.all(np.diff(share) <= 1e-9) and 0 < share.sum() <= 1
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.5, True, "7"])
+def test_components_must_be_positive_integers(bad):
+    x, _ = blobs()
+    with pytest.raises(ParameterError, match="pca_components"):
+        R.pca(x, bad)
+
+
+def test_lda_caps_axes_at_labels_minus_one_and_ignores_unusable_rows():
+    x, labels = blobs(k=3)
+    labels = labels.copy()
+    labels.iloc[:5] = None
+    labels.iloc[5:8] = "uncertain"
+    with pytest.warns(UserWarning, match="at most 2 axes"):
+        coords, used = R.lda(x, labels, 7)
+    assert used == 2 and coords.shape == (120, 2)
+    assert np.isfinite(coords).all()  # unlabelled galaxies are placed too
+
+
+def test_lda_needs_two_labels():
+    x, labels = blobs(k=1)
+    with pytest.raises(DataError, match="at least two labels"):
+        R.lda(x, labels, 2)
+
+
+def test_tsne_separates_blobs_and_lowers_a_too_high_perplexity():
+    x, labels = blobs(n_per=30)
+    with pytest.warns(UserWarning, match="perplexity 200 is too high"):
+        xy, kl, embedding = R.tsne(x, perplexity=200, learning_rate=50, seed=1, n_jobs=1)
+    assert xy.shape == (90, 2) and kl > 0
+    # each blob's points are nearer their own centroid than any other blob's
+    cents = np.stack([xy[labels == lab].mean(axis=0) for lab in labels.unique()])
+    nearest = np.argmin(((xy[:, None, :] - cents[None]) ** 2).sum(-1), axis=1)
+    assert (nearest == np.repeat(np.arange(3), 30)).mean() > 0.95
+    placed = embedding.transform(x[:3].astype(np.float64))  # new galaxies can be placed later
+    assert placed.shape == (3, 2)
+
+
+def test_tsne_is_reproducible():
+    x, _ = blobs(n_per=20)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a = R.tsne(x, perplexity=10, seed=3, n_jobs=1)[0]
+        b = R.tsne(x, perplexity=10, seed=3, n_jobs=1)[0]
+    np.testing.assert_allclose(a, b, atol=1e-4)
+
+
+def test_tsne_rejects_bad_perplexity():
+    x, _ = blobs()
+    with pytest.raises(ParameterError, match="tsne_perplexity"):
+        R.tsne(x, perplexity=0)
+
+
+@pytest.mark.slow
+def test_umap_is_seeded_and_separates_blobs():
+    x, labels = blobs(n_per=30)
+    a = R.umap_embed(x, 2, n_neighbors=50, seed=4)
+    b = R.umap_embed(x, 2, n_neighbors=50, seed=4)
+    np.testing.assert_array_equal(a, b)
+    assert R.trustworthiness(x, a, n_neighbors=5) > 0.8
+
+
+def test_trustworthiness_ranks_a_faithful_map_above_a_random_one():
+    x, _ = blobs()
+    faithful, _ = R.pca(x, 2)
+    random = np.random.default_rng(9).normal(size=(len(x), 2))
+    assert R.trustworthiness(x, faithful) > 0.9 > R.trustworthiness(x, random)
+    # the subsample keeps large runs affordable and stays close to the full value
+    assert abs(R.trustworthiness(x, faithful, max_points=60) - R.trustworthiness(x, faithful)) < 0.1
+    with pytest.raises(ValueError, match="map coordinates"):
+        R.trustworthiness(x, faithful[:-1])
+
+
+def test_embeddings_frame_round_trips_through_coordinates():
+    ids = np.array([11, 12, 13])
+    maps = {"pca2": np.arange(6).reshape(3, 2), "umap7": np.arange(21).reshape(3, 7)}
+    frame = R.embeddings_frame(ids, maps)
+    assert frame.columns[0] == "GalaxyID" and len(frame.columns) == 1 + 2 + 7
+    np.testing.assert_array_equal(R.coordinates(frame, "umap7"), maps["umap7"])
+    np.testing.assert_array_equal(R.coordinates(frame, "pca2"), maps["pca2"])
+    with pytest.raises(DataError, match=r"no map 'tsne2'.*\['pca2', 'umap7'\]"):
+        R.coordinates(frame, "tsne2")
+    with pytest.raises(ValueError, match="has 2 rows for 3 galaxies"):
+        R.embeddings_frame(ids, {"bad": np.zeros((2, 2))})
+
+
+def test_load_codes_aligns_labels_images_and_truth(tmp_path):
+    run, data = tmp_path / "run", tmp_path / "data"
+    run.mkdir()
+    data.mkdir()
+    ids = [5, 3, 9]
+    feats = pd.DataFrame({"GalaxyID": ids, "f000": [1.0, 2.0, 3.0], "f001": [0.0, 0.5, 1.0]})
+    feats.to_parquet(run / "features.parquet")
+    pd.DataFrame({"GalaxyID": [3, 5], "label": ["disk: spiral", "round: cigar-shaped"]}).to_parquet(
+        run / "labels.parquet")
+    pd.DataFrame({"GalaxyID": [3, 5, 9], "true_label": ["a", "b", "c"]}).to_csv(data / "ground_truth.csv")
+    galaxies, codes = R.load_codes(run, data)
+    assert galaxies["GalaxyID"].tolist() == ids
+    assert galaxies["label"].tolist()[:2] == ["round: cigar-shaped", "disk: spiral"]
+    assert pd.isna(galaxies["label"].iloc[2])  # featurized without votes
+    assert galaxies["image_path"].iloc[2].endswith("images_test_rev1/9.jpg")
+    assert galaxies["image_path"].iloc[0].endswith("images_training_rev1/5.jpg")
+    assert galaxies["true_label"].tolist() == ["b", "a", "c"]
+    assert codes.shape == (3, 2) and codes.dtype == np.float32
+
+
+def test_load_codes_names_the_missing_chapter(tmp_path):
+    with pytest.raises(DataError, match="03_extract_features"):
+        pd.DataFrame({"GalaxyID": [1], "label": ["x"]}).to_parquet(tmp_path / "labels.parquet")
+        R.load_codes(tmp_path)
+
+
+def test_load_codes_rejects_non_finite_codes(tmp_path):
+    pd.DataFrame({"GalaxyID": [1], "label": ["x"]}).to_parquet(tmp_path / "labels.parquet")
+    pd.DataFrame({"GalaxyID": [1], "f000": [np.nan]}).to_parquet(tmp_path / "features.parquet")
+    with pytest.raises(DataError, match="NaN"):
+        R.load_codes(tmp_path)
