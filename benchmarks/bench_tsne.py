@@ -13,12 +13,13 @@ rows than ``--n``, a seeded subsample of ``--n`` rows is used.
 Both methods get the SAME matrix: the codes projected to 50 principal components (sklearn
 ``PCA(50, random_state=0)``, no other scaling), as chapter 4 feeds openTSNE. One fit each:
 
-* ours: openTSNE ``TSNE(perplexity=200, learning_rate=LR, n_jobs=2, random_state=0,
-  initialization="pca", negative_gradient_method="fft", neighbors="auto")`` with the default
-  schedule (250 early-exaggeration iterations at 12, then 500), for each LR of ``--lrs``
-  (default ``50,auto,200``: the seed's number; openTSNE's rule N/12 during early exaggeration
-  and N after it; and 200, which is the seed's step size, since openTSNE's gradient lacks the
-  factor 4 that scikit-learn's carries, so openTSNE's 50 is scikit-learn's 12.5);
+* ours: chapter 4's own t-SNE, ``helpers.reduce.tsne_model`` (openTSNE, FFT gradients, PCA
+  initialisation, exact neighbours up to 50,000 points, the default schedule of 250
+  early-exaggeration iterations at 12, then 500), for each learning rate of ``--lrs``
+  (default ``50,auto``). Learning rates are in scikit-learn's units, as the seed study gave
+  them: openTSNE's gradient lacks the factor 4 that scikit-learn's carries, so the helper
+  passes openTSNE ``4 x lr`` (openTSNE's own 50 would be scikit-learn's 12.5); ``auto`` is
+  openTSNE's rule (N/12 during early exaggeration, N after it);
 * the seed's: scikit-learn ``TSNE(perplexity=200, learning_rate=50, n_jobs=2, random_state=0,
   init="pca", method="barnes_hut")`` with the default ``max_iter=1000`` (formerly ``n_iter``).
 
@@ -93,12 +94,10 @@ def pca50(codes: np.ndarray) -> np.ndarray:
 
 
 def run_opentsne(x: np.ndarray, lr) -> dict:
-    """One openTSNE fit; the body of ``TSNE.fit`` split to time the affinities apart."""
-    from openTSNE import TSNE
+    """One fit of chapter 4's openTSNE model; the body of ``TSNE.fit`` split to time the affinities."""
+    from helpers.reduce import tsne_model
 
-    tsne = TSNE(n_components=2, perplexity=PERPLEXITY, learning_rate=lr, n_jobs=N_JOBS,
-                random_state=0, initialization="pca", negative_gradient_method="fft",
-                neighbors="auto")
+    tsne = tsne_model(len(x), perplexity=PERPLEXITY, learning_rate=lr, seed=0, n_jobs=N_JOBS)
     t0 = time.perf_counter()
     emb = tsne.prepare_initial(x)
     t_aff = time.perf_counter() - t0
@@ -182,7 +181,8 @@ def main() -> None:
     ap.add_argument("--jitter", type=float, default=0.5,
                     help="jitter length as a fraction of the median 5th-NN distance")
     ap.add_argument("--seed", type=int, default=0, help="resampling / subsample seed")
-    ap.add_argument("--lrs", default="50,auto,200", help="openTSNE learning rates, comma list")
+    ap.add_argument("--lrs", default="50,auto",
+                    help="learning rates for chapter 4's openTSNE, in scikit-learn's units, comma list")
     ap.add_argument("--trust-n", type=int, default=2000, help="subsample for trustworthiness")
     ap.add_argument("--skip-sklearn", action="store_true", help="openTSNE only (quick checks)")
     ap.add_argument("--json", type=Path, default=None, help="write the results here")
@@ -202,7 +202,8 @@ def main() -> None:
                                                         replace=False))
     results = []
     lrs = [lr if lr == "auto" else float(lr) for lr in args.lrs.split(",") if lr]
-    jobs = [(f"openTSNE learning_rate={lr}", lambda lr=lr: run_opentsne(x, lr)) for lr in lrs]
+    jobs = [(f"chapter 4 openTSNE learning_rate={lr} (scikit-learn units)",
+             lambda lr=lr: run_opentsne(x, lr)) for lr in lrs]
     if not args.skip_sklearn:
         jobs.append((f"scikit-learn Barnes-Hut learning_rate={SEED_LR}, max_iter 1000",
                      lambda: run_sklearn(x)))

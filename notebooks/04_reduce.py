@@ -42,7 +42,7 @@ pca_input = 50  # t-SNE and UMAP read this many principal components of the code
 pca_components = 7  # the k-D PCA space chapter 5 clusters in (a 2-D map is always made)
 lda_components = 7  # the k-D LDA space (at most the number of labels - 1)
 tsne_perplexity = 200  # the seed study's t-SNE perplexity
-tsne_learning_rate = 50  # the seed study's learning rate ("auto": openTSNE's N/12 rule)
+tsne_learning_rate = 50  # the seed study's learning rate, in scikit-learn's units ("auto": openTSNE's)
 umap_neighbors = 50  # the seed study's UMAP n_neighbors
 umap_min_dist = 0.15  # the seed study's UMAP min_dist
 umap_components = 7  # the k-D UMAP space (a 2-D map is always made)
@@ -102,7 +102,9 @@ ldak, lda_used = R.lda(codes, galaxies["label"], lda_components)
 # t-SNE (here openTSNE, whose FFT gradients scale to survey sizes and which can later place new
 # galaxies on the same map) and UMAP both try to keep each galaxy next to the galaxies that
 # are near it in code space, at the price of distances between far-apart groups, which mean
-# little on these maps. Both use the seed study's settings.
+# little on these maps. Both use the seed study's settings; the t-SNE learning rate is given in
+# scikit-learn's units, as the seed study's was (openTSNE's gradient lacks scikit-learn's
+# factor 4, so the helper passes openTSNE four times the number).
 
 # %%
 # NBVAL_IGNORE_OUTPUT

@@ -143,3 +143,25 @@ def test_load_codes_rejects_non_finite_codes(tmp_path):
     pd.DataFrame({"GalaxyID": [1], "f000": [np.nan]}).to_parquet(tmp_path / "features.parquet")
     with pytest.raises(DataError, match="NaN"):
         R.load_codes(tmp_path)
+
+
+def test_tsne_learning_rate_is_in_the_seed_studys_scikit_learn_units():
+    # openTSNE's gradient lacks scikit-learn's factor 4: the seed's 50 is openTSNE's 200
+    assert R.tsne_model(100, perplexity=10, learning_rate=50).learning_rate == 200
+    assert R.tsne_model(100, perplexity=10, learning_rate="auto").learning_rate == "auto"
+    assert R.tsne_model(100, perplexity=10).neighbors == "exact"
+    assert R.tsne_model(R.EXACT_NEIGHBOURS_UP_TO + 1, perplexity=10).neighbors == "annoy"
+    for bad in (0, -5, "fast", True):
+        with pytest.raises(ParameterError, match="tsne_learning_rate"):
+            R.tsne_model(100, learning_rate=bad)
+    with pytest.raises(DataError, match="at least 5"):
+        R.tsne_model(3)
+
+
+def test_pca_on_fewer_galaxies_than_components_keeps_what_it_can():
+    x, _ = blobs(n_per=4)  # 12 galaxies, 20 dimensions
+    with pytest.warns(UserWarning, match="allow at most 12 components"):
+        xy, share = R.pca(x, 50)
+    assert xy.shape == (12, 12)
+    with pytest.raises(ParameterError, match="at most 20"):
+        R.umap_embed(x, 21)

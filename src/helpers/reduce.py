@@ -66,7 +66,11 @@ def pca(codes: np.ndarray, n_components: int, seed: int = 0) -> tuple[np.ndarray
     """
     from sklearn.decomposition import PCA
 
-    n_components = _check_components("pca_components", n_components, min(codes.shape))
+    n_components = _check_components("pca_components", n_components, np.inf)
+    if n_components > min(codes.shape):
+        warnings.warn(f"PCA: {len(codes)} galaxies x {codes.shape[1]} dimensions allow at most "
+                      f"{min(codes.shape)} components, not {n_components}", stacklevel=2)
+        n_components = min(codes.shape)
     model = PCA(n_components=n_components, random_state=seed).fit(codes)
     return model.transform(codes).astype(np.float32), model.explained_variance_ratio_
 
@@ -94,27 +98,51 @@ def lda(codes: np.ndarray, labels: pd.Series, n_components: int) -> tuple[np.nda
     return model.transform(codes).astype(np.float32), usable
 
 
+EXACT_NEIGHBOURS_UP_TO = 50_000  # exact kNN beats openTSNE's Annoy at perplexity 200 up to here
+OPENTSNE_LR_FACTOR = 4  # openTSNE's gradient lacks scikit-learn's factor 4 (see tsne_model)
+
+
+def tsne_model(n: int, *, perplexity: float = 200, learning_rate: float | str = 50, seed: int = 42,
+               n_jobs: int | None = None):
+    """The openTSNE ``TSNE`` chapter 4 fits on ``n`` points, with the seed study's settings.
+
+    ``learning_rate`` is in scikit-learn's units, the seed study's (50): openTSNE's gradient
+    leaves out the factor 4 that scikit-learn's includes, so the same step is openTSNE's
+    ``4 x learning_rate`` (openTSNE's own 50 would move four times slower and leave the map
+    under-converged; see benchmarks/bench_tsne.py). ``"auto"`` is openTSNE's own rule.
+    ``perplexity`` above (n - 1) / 3 cannot be honoured on n points and is lowered, with a
+    warning. Neighbours are exact up to ``EXACT_NEIGHBOURS_UP_TO`` points (at perplexity 200,
+    600 neighbours each, exact search was 8x faster than Annoy at 20,000 points), Annoy above.
+    """
+    from openTSNE import TSNE
+
+    if n < 5:
+        raise DataError(f"t-SNE needs at least 5 galaxies, got {n}")
+    if isinstance(perplexity, bool) or not isinstance(perplexity, (int, float)) or perplexity <= 0:
+        raise ParameterError(f"tsne_perplexity={perplexity!r}: use a positive number (the seed: 200)")
+    if learning_rate != "auto" and (isinstance(learning_rate, bool)
+                                    or not isinstance(learning_rate, (int, float)) or learning_rate <= 0):
+        raise ParameterError(f"tsne_learning_rate={learning_rate!r}: use a positive number "
+                             "(scikit-learn's units; the seed: 50) or 'auto'")
+    usable = min(float(perplexity), (n - 1) / 3)
+    if usable < perplexity:
+        warnings.warn(f"t-SNE: perplexity {perplexity} is too high for {n} galaxies; using {usable:.1f}",
+                      stacklevel=3)
+    lr = learning_rate if learning_rate == "auto" else OPENTSNE_LR_FACTOR * float(learning_rate)
+    return TSNE(n_components=2, perplexity=usable, learning_rate=lr, initialization="pca",
+                negative_gradient_method="fft", n_jobs=n_jobs or _threads(), random_state=seed,
+                neighbors="exact" if n <= EXACT_NEIGHBOURS_UP_TO else "annoy", verbose=False)
+
+
 def tsne(x: np.ndarray, *, perplexity: float = 200, learning_rate: float | str = 50,
          seed: int = 42, n_jobs: int | None = None):
     """A 2-D openTSNE map (FFT gradients, PCA initialisation). Returns ``(xy, kl_divergence, embedding)``.
 
-    ``perplexity`` above (N - 1) / 3 cannot be honoured on N points and is lowered, with a warning.
+    Parameters as :func:`tsne_model` (``learning_rate`` in the seed study's scikit-learn units).
     The returned openTSNE embedding can place new points with ``embedding.transform``.
     """
-    from openTSNE import TSNE
-
-    n = len(x)
-    if n < 5:
-        raise DataError(f"t-SNE needs at least 5 galaxies, got {n}")
-    if not perplexity or perplexity <= 0:
-        raise ParameterError(f"tsne_perplexity={perplexity!r}: use a positive number (the seed: 200)")
-    usable = min(float(perplexity), (n - 1) / 3)
-    if usable < perplexity:
-        warnings.warn(f"t-SNE: perplexity {perplexity} is too high for {n} galaxies; using {usable:.1f}",
-                      stacklevel=2)
-    model = TSNE(n_components=2, perplexity=usable, learning_rate=learning_rate, initialization="pca",
-                 negative_gradient_method="fft", n_jobs=n_jobs or _threads(), random_state=seed,
-                 verbose=False)
+    model = tsne_model(len(x), perplexity=perplexity, learning_rate=learning_rate, seed=seed,
+                       n_jobs=n_jobs)
     embedding = model.fit(np.ascontiguousarray(x, dtype=np.float64))
     return np.asarray(embedding, dtype=np.float32), float(embedding.kl_divergence), embedding
 
@@ -124,6 +152,7 @@ def umap_embed(x: np.ndarray, n_components: int = 2, *, n_neighbors: int = 50, m
     """UMAP coordinates (umap-learn; seeded, hence single-threaded and reproducible)."""
     with warnings.catch_warnings():  # pynndescent's tqdm.auto complains about ipywidgets in kernels
         warnings.filterwarnings("ignore", message="IProgress not found")
+        warnings.filterwarnings("ignore", category=ImportWarning)  # no TensorFlow: no ParametricUMAP
         import umap
 
     n_components = _check_components("umap_components", n_components, x.shape[1])
@@ -189,7 +218,7 @@ def _check_components(name: str, value, limit: int) -> int:
     if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
         raise ParameterError(f"{name}={value!r}: use a positive integer")
     if value > limit:
-        raise ParameterError(f"{name}={value}: at most {limit} for codes of shape limited to {limit}")
+        raise ParameterError(f"{name}={value}: at most {limit}, the dimensions of the input")
     return int(value)
 
 
