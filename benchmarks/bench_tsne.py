@@ -231,7 +231,7 @@ def main() -> None:
               f"{r['affinity_s']:>10.1f}{r['kl_own']:>8.3f}{r['kl_shared']:>10.3f}"
               f"{r['trust10']:>9.4f}{ratio:>13}{r['load']:>6.1f}")
     print(f"\nKL own: each library's value at its last iteration (openTSNE: FFT-interpolated Q "
-          f"normaliser over its approximate-kNN P; scikit-learn: Barnes-Hut, theta 0.5, over "
+          f"normaliser over its kNN P, exact up to 50,000 points; scikit-learn: Barnes-Hut, theta 0.5, over "
           f"its exact-kNN P). KL shared: exact KL of each final map under one P "
           f"(perplexity {PERPLEXITY}, exact neighbours; built in {shared.seconds:.1f} s). "
           f"trust@10 on {len(trust_idx)} fixed random points against the PCA-{N_PCA} input. "

@@ -50,6 +50,8 @@ _NOISE = {"-1", "noise", MISSING}
 
 def _is_noise(category: str) -> bool:
     return category.strip().lower() in _NOISE
+
+
 _REQUIRED = ("x", "y", "GalaxyID")
 _ID = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 
