@@ -87,10 +87,13 @@ print(f"2 components keep {share[:2].sum():.1%} of the variance, {pca_components
 # ## LDA: the view that was told the answer
 #
 # Linear discriminant analysis chooses the axes that best *separate the labels* of chapter 1.
-# Unlike every other view here it has seen the labels, so labels that separate on the LDA map
-# say less about the network than they seem to: it is an upper bound on what a linear view of
-# the codes can show, not evidence on its own. Galaxies without a label are placed with the
-# axes fitted on the others.
+# Galaxies without a label are placed with the axes fitted on the others.
+#
+# :::{warning}
+# LDA was fitted on the labels. Labels that separate on the LDA map (and clusters found in the
+# LDA space in chapter 5) say less about the network than they seem to: LDA shows the best a
+# linear view of the codes can do when told the answer, not what the codes show unaided.
+# :::
 
 # %%
 lda2, _ = R.lda(codes, galaxies["label"], 2)
