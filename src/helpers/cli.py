@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from helpers.errors import UserError
+from helpers.errors import ParameterError, UserError
 
 
 def _add_validate(sub: argparse._SubParsersAction) -> None:
@@ -95,12 +95,48 @@ def _run_prepare(args: argparse.Namespace) -> int:
     return prepare_cli(args)
 
 
+def _add_featurize(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "featurize",
+        help="CNN codes of a folder of galaxy images, in shards on Dask (resumable)",
+        description="Run a trained run's network over IMAGES in shards on a Dask cluster (a local "
+                    "one sized to the machine by default) and write partitioned Parquet "
+                    "(GalaxyID + codes) to OUT. Finished shards survive an interruption and are "
+                    "skipped on the next run; unreadable images are listed in OUT/_bad_images.csv.",
+    )
+    p.add_argument("--run", type=Path, required=True, help="run folder with model.json + model.safetensors")
+    p.add_argument("--images", type=Path, required=True, help="folder of <GalaxyID>.jpg images")
+    p.add_argument("--out", type=Path, required=True, help="output folder (part-NNNNN.parquet)")
+    p.add_argument("--scheduler", default=None,
+                   help="Dask scheduler address (tcp://host:8786) of a trusted cluster; "
+                        "'none': no Dask, one process; default: a local cluster")
+    p.add_argument("--workers", type=int, default=None, help="local cluster processes (default: cores)")
+    p.add_argument("--shard-size", type=int, default=512, help="images per task (default 512)")
+    p.add_argument("--layer", choices=["body", "hidden"], default="body")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--overwrite", action="store_true",
+                   help="start OUT again when it holds codes made from other inputs")
+    p.set_defaults(func=_run_featurize)
+
+
+def _run_featurize(args: argparse.Namespace) -> int:
+    from helpers.survey import featurize
+
+    if args.workers is not None and args.workers < 1:
+        raise ParameterError(f"--workers {args.workers}: use a positive number")
+    featurize(args.run, args.images, args.out, scheduler=args.scheduler, workers=args.workers,
+              shard_size=args.shard_size, layer=args.layer, batch_size=args.batch_size,
+              overwrite=args.overwrite)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m helpers", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     _add_validate(sub)
     _add_synth(sub)
     _add_run(sub)
+    _add_featurize(sub)
     return parser
 
 

@@ -1,0 +1,276 @@
+"""Survey scale: featurize a folder of galaxy images with a trained run's network, in shards, on Dask.
+
+The same code runs in one process (``scheduler="none"``), on a local cluster sized to the
+machine (the default) or on any ``dask.distributed`` cluster (``scheduler="tcp://host:8786"``).
+Work is cut into shards of ``shard_size`` images, one task each (never one task per image), and
+every worker loads the network once. Each finished shard is written atomically as
+``OUT_DIR/part-NNNNN.parquet`` (``GalaxyID`` + the code columns), so an interrupted run leaves
+only whole shards, and a rerun with the same inputs skips them. ``OUT_DIR/_manifest.json``
+records what the shards were cut from (model weights, image list, shard size, geometry), and a
+rerun that does not match it is refused rather than mixing codes of two networks.
+``OUT_DIR/_bad_images.csv`` lists images that could not be read; the others go on.
+
+``pandas.read_parquet(OUT_DIR)`` reads all the shards back as one table (files starting with
+``_`` are ignored by pyarrow).
+
+Dask ships tasks between processes with pickle: connect only to a cluster you trust.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from helpers.artifacts import write_atomic, write_json, write_parquet
+from helpers.errors import DataError, ParameterError, UserError
+
+MANIFEST = "_manifest.json"
+BAD_IMAGES = "_bad_images.csv"
+BAD_DIR = "_bad"  # one record per shard, merged into BAD_IMAGES
+PART = "part-{:05d}.parquet"
+MANIFEST_VERSION = 1
+
+_MODELS: dict[tuple[str, str], tuple] = {}  # per worker process: (run_dir, weights sha) -> (net, config)
+
+
+@dataclass(frozen=True)
+class Shard:
+    index: int
+    files: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        return PART.format(self.index)
+
+
+def list_images(image_dir: str | Path) -> list[Path]:
+    """``<GalaxyID>.jpg`` files of a folder, sorted by ID (other names are an error that lists them)."""
+    image_dir = Path(image_dir)
+    if not image_dir.is_dir():
+        raise DataError(f"{image_dir} is not a folder of galaxy images")
+    files = [f for f in image_dir.iterdir() if f.suffix.lower() in (".jpg", ".jpeg", ".png")]
+    bad = sorted(f.name for f in files if not f.stem.isdigit())
+    if bad:
+        raise DataError(f"{image_dir}: image names must be <GalaxyID>.jpg (digits); not so: {bad[:5]}"
+                        + (f" and {len(bad) - 5} more" if len(bad) > 5 else ""))
+    if not files:
+        raise DataError(f"{image_dir} holds no .jpg/.png images")
+    return sorted(files, key=lambda f: (int(f.stem), f.name))
+
+
+def plan_shards(files: Sequence[Path], shard_size: int) -> list[Shard]:
+    """Cut the sorted file list into shards of ``shard_size`` (the last may be smaller).
+
+    >>> [s.files for s in plan_shards([Path("1.jpg"), Path("2.jpg"), Path("3.jpg")], 2)]
+    [('1.jpg', '2.jpg'), ('3.jpg',)]
+    """
+    if isinstance(shard_size, bool) or not isinstance(shard_size, int) or shard_size < 1:
+        raise ParameterError(f"shard_size={shard_size!r}: use a positive integer (e.g. 512)")
+    names = [str(f) for f in files]
+    return [Shard(i, tuple(names[s:s + shard_size]))
+            for i, s in enumerate(range(0, len(names), shard_size))]
+
+
+def _model(run_dir: str):
+    """The run's network, loaded once per process (keyed by the weights' SHA-256)."""
+    from helpers.model import load_model
+
+    cfg = json.loads((Path(run_dir) / "model.json").read_text())
+    key = (str(run_dir), cfg.get("weights_sha256", ""))
+    if key not in _MODELS:
+        _MODELS.clear()
+        _MODELS[key] = load_model(run_dir)
+    return _MODELS[key]
+
+
+def featurize_shard(run_dir: str, shard: Shard, out_dir: str, *, layer: str = "body",
+                    batch_size: int = 128, threads: int | None = None) -> dict:
+    """Codes of one shard's images, written atomically to ``out_dir/part-NNNNN.parquet``.
+
+    Unreadable images are skipped and returned in ``bad`` as ``(file, reason)``; the shard file
+    holds the others (possibly none). Returns a small report.
+    """
+    import torch
+
+    from helpers.imagecache import _decode_one
+    from helpers.model import extract_features, features_frame
+
+    if threads:
+        torch.set_num_threads(threads)
+    t0 = time.perf_counter()
+    net, config = _model(run_dir)
+    size, crop = int(config["image_size"]), int(config.get("crop", 212))
+    images, ids, bad = [], [], []
+    for file in shard.files:
+        try:
+            images.append(_decode_one(Path(file), size, crop))
+            ids.append(int(Path(file).stem))
+        except (UserError, OSError, ValueError) as exc:
+            bad.append((file, str(exc).splitlines()[0]))
+    width = int(config.get("n_features", 512)) if layer == "body" else 512
+    if images:
+        codes = extract_features(net, np.stack(images), config, layer=layer, bs=batch_size)
+    else:
+        codes = np.zeros((0, width), np.float32)
+    # the shard's unreadable images first, so that a finished shard always has its record
+    bad_table = pd.DataFrame(bad, columns=["file", "problem"])
+    write_atomic(Path(out_dir) / BAD_DIR / f"{shard.name}.csv", lambda p: bad_table.to_csv(p, index=False))
+    write_parquet(features_frame(np.asarray(ids, dtype=np.int64), codes),
+                  Path(out_dir) / shard.name)
+    return {"shard": shard.index, "galaxies": len(ids), "bad": bad,
+            "seconds": time.perf_counter() - t0, "pid": os.getpid()}
+
+
+def _fingerprint(files: Sequence[Path]) -> str:
+    digest = hashlib.sha256()
+    for f in files:
+        st = f.stat()
+        digest.update(f"{f.name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+def _manifest(run_dir: Path, image_dir: Path, files: Sequence[Path], shard_size: int, layer: str) -> dict:
+    cfg = json.loads((run_dir / "model.json").read_text())
+    return {"version": MANIFEST_VERSION, "weights_sha256": cfg.get("weights_sha256"),
+            "arch": cfg.get("arch"), "image_size": cfg.get("image_size"), "crop": cfg.get("crop"),
+            "layer": layer, "image_dir": str(image_dir), "images": len(files),
+            "images_sha256": _fingerprint(files), "shard_size": shard_size}
+
+
+def _check_resume(out_dir: Path, manifest: dict, overwrite: bool) -> None:
+    existing = out_dir / MANIFEST
+    if not out_dir.exists():
+        out_dir.mkdir(parents=True)
+        return
+    if not existing.exists():
+        if any(out_dir.iterdir()) and not overwrite:
+            raise UserError(f"{out_dir} exists and is not a featurize output (no {MANIFEST}): "
+                            "choose an empty or new OUT_DIR")
+        return
+    old = json.loads(existing.read_text())
+    keys = [k for k in manifest if k != "image_dir" and old.get(k) != manifest[k]]
+    if keys and not overwrite:
+        raise UserError(f"{out_dir} holds codes made from other inputs ({', '.join(keys)} differ): "
+                        "use a new OUT_DIR, or --overwrite to start it again")
+    if keys:
+        for f in [*out_dir.glob("part-*.parquet"), *(out_dir / BAD_DIR).glob("part-*.csv")]:
+            f.unlink()
+
+
+def featurize(run_dir: str | Path, image_dir: str | Path, out_dir: str | Path, *,
+              scheduler: str | None = None, workers: int | None = None, shard_size: int = 512,
+              layer: str = "body", batch_size: int = 128, overwrite: bool = False,
+              progress: Callable[[str], None] | None = print) -> dict:
+    """Featurize every image of ``image_dir`` with the network of ``run_dir`` into ``out_dir``.
+
+    ``scheduler``: ``None`` starts a local Dask cluster of ``workers`` processes (default: one
+    per core, each with an equal share of the threads); an address connects to that cluster;
+    ``"none"`` runs the shards in this process (the reference path). Finished shards of an
+    earlier, interrupted run with the same inputs are kept and skipped. Returns a summary.
+    """
+    from helpers import paths
+
+    run_dir, image_dir, out_dir = paths.resolve(run_dir), paths.resolve(image_dir), paths.resolve(out_dir)
+    for name in ("model.json", "model.safetensors"):
+        if not (run_dir / name).is_file():
+            raise UserError(f"{run_dir / name} does not exist: --run must be a run folder whose "
+                            "training chapter (02) has finished")
+    if layer not in ("body", "hidden"):
+        raise ParameterError(f"layer={layer!r}: use 'body' or 'hidden'")
+    files = list_images(image_dir)
+    shards = plan_shards(files, shard_size)
+    manifest = _manifest(run_dir, image_dir, files, shard_size, layer)
+    _check_resume(out_dir, manifest, overwrite)
+    write_json(manifest, out_dir / MANIFEST)
+    for tmp in out_dir.glob(".*.tmp"):  # half-written leftovers of a killed run
+        tmp.unlink(missing_ok=True)
+    todo = [s for s in shards if not (out_dir / s.name).exists()]
+    say = progress or (lambda _msg: None)
+    say(f"[featurize] {len(files)} images in {len(shards)} shards of {shard_size}; "
+        f"{len(shards) - len(todo)} already done, {len(todo)} to go")
+    reports, t0 = [], time.perf_counter()
+    if todo:
+        if scheduler == "none":
+            for shard in todo:
+                reports.append(featurize_shard(str(run_dir), shard, str(out_dir), layer=layer,
+                                               batch_size=batch_size))
+                _progress(say, reports, len(todo), t0)
+        else:
+            reports = _on_dask(run_dir, todo, out_dir, scheduler, workers, layer, batch_size, say, t0)
+    bad = _merge_bad(out_dir)
+    done = sorted(out_dir.glob("part-*.parquet"))
+    summary = {"images": len(files), "shards": len(shards), "computed": len(reports),
+               "skipped": len(shards) - len(todo), "bad": len(bad), "files": len(done),
+               "seconds": round(time.perf_counter() - t0, 2), "out_dir": str(out_dir),
+               "workers": len({r["pid"] for r in reports})}
+    say(f"[featurize] done: {summary['images'] - summary['bad']} codes in {out_dir}, "
+        f"{summary['bad']} unreadable images listed in {BAD_IMAGES}" if len(bad) else
+        f"[featurize] done: {summary['images']} codes in {out_dir}")
+    return summary
+
+
+def _progress(say, reports: list[dict], total: int, t0: float) -> None:
+    n = sum(r["galaxies"] for r in reports)
+    rate = n / max(time.perf_counter() - t0, 1e-9)
+    say(f"[featurize] {len(reports)}/{total} shards, {n} galaxies, {rate:.0f} img/s")
+
+
+def _on_dask(run_dir, todo, out_dir, scheduler, workers, layer, batch_size, say, t0) -> list[dict]:
+    from distributed import Client, LocalCluster, as_completed
+
+    cluster = None
+    if scheduler:
+        client = Client(scheduler)
+        threads = None
+    else:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        n = workers or cores or 1
+        threads = max(1, (cores or 1) // n)
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                               dashboard_address=None, silence_logs=40)
+        client = Client(cluster)
+    try:
+        futures = [client.submit(featurize_shard, str(run_dir), s, str(out_dir), layer=layer,
+                                 batch_size=batch_size, threads=threads, pure=False,
+                                 key=f"featurize-{s.index}-{time.time_ns()}")
+                   for s in todo]
+        reports = []
+        for future in as_completed(futures):
+            reports.append(future.result())
+            _progress(say, reports, len(todo), t0)
+        return reports
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def _merge_bad(out_dir: Path) -> pd.DataFrame:
+    """Gather the per-shard records of unreadable images (of finished shards) into BAD_IMAGES."""
+    finished = {f.name for f in out_dir.glob("part-*.parquet")}
+    records = [pd.read_csv(f) for f in sorted((out_dir / BAD_DIR).glob("part-*.csv"))
+               if f.name.removesuffix(".csv") in finished]
+    table = pd.concat(records, ignore_index=True) if records else pd.DataFrame(columns=["file", "problem"])
+    table = table.sort_values("file", ignore_index=True)
+    write_atomic(out_dir / BAD_IMAGES, lambda p: table.to_csv(p, index=False))
+    return table
+
+
+def read_codes(out_dir: str | Path) -> pd.DataFrame:
+    """All shards of a featurize output as one table sorted by GalaxyID."""
+    out_dir = Path(out_dir)
+    if not (out_dir / MANIFEST).exists():
+        raise DataError(f"{out_dir} is not a featurize output (no {MANIFEST})")
+    parts = sorted(out_dir.glob("part-*.parquet"))
+    if not parts:
+        raise DataError(f"{out_dir} holds no finished shards yet")
+    return pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True).sort_values(
+        "GalaxyID", ignore_index=True)

@@ -1,0 +1,149 @@
+"""Survey-scale featurization: local Dask cluster vs one process, resume, bad images, refusals."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from helpers import cli, survey
+from helpers import model as M
+from helpers.errors import DataError, UserError
+from helpers.imagecache import load_image_array
+
+N_IMAGES = 22
+SHARD = 4
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """A run folder with an (untrained, seeded) resnet18 saved the way chapter 2 saves one."""
+    run = tmp_path_factory.mktemp("run")
+    net = M.build_model("resnet18", "tree", seed=0)
+    M.save_model(net, run, {"image_size": 32, "crop": 212, "mean": [0.1, 0.1, 0.1],
+                            "std": [0.2, 0.2, 0.2]})
+    return run
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    """Galaxy-like 256 px JPEGs, one that is not an image and one cut short."""
+    folder = tmp_path_factory.mktemp("images")
+    rng = np.random.default_rng(1)
+    yy, xx = np.mgrid[:256, :256]
+    for i in range(N_IMAGES):
+        r2 = (yy - 128 - rng.normal(0, 5)) ** 2 / rng.uniform(50, 900) + (xx - 128) ** 2 / 400
+        img = np.clip(rng.normal(10, 3, (256, 256, 3)) + 220 * np.exp(-r2)[..., None], 0, 255)
+        Image.fromarray(img.astype(np.uint8)).save(folder / f"{200000 + i}.jpg", quality=90)
+    (folder / "300001.jpg").write_text("not a picture")
+    good = (folder / "200000.jpg").read_bytes()
+    (folder / "300002.jpg").write_bytes(good[: len(good) // 3])
+    return folder
+
+
+def good_files(folder):
+    return sorted(p for p in folder.glob("2*.jpg"))
+
+
+def test_one_process_matches_the_chapter_3_path_and_reports_bad_images(run_dir, images, tmp_path):
+    out = tmp_path / "codes"
+    summary = survey.featurize(run_dir, images, out, scheduler="none", shard_size=SHARD, progress=None)
+    assert summary["images"] == N_IMAGES + 2 and summary["bad"] == 2
+    assert summary["shards"] == summary["computed"] == -(-(N_IMAGES + 2) // SHARD)
+    codes = survey.read_codes(out)
+    assert codes["GalaxyID"].tolist() == [200000 + i for i in range(N_IMAGES)]
+    net, config = M.load_model(run_dir)
+    expected = M.extract_features(net, load_image_array(good_files(images), 32, 212), config)
+    np.testing.assert_allclose(codes.iloc[:, 1:].to_numpy(), expected, rtol=1e-5, atol=1e-5)
+    bad = pd.read_csv(out / survey.BAD_IMAGES)
+    assert [os.path.basename(f) for f in bad["file"]] == ["300001.jpg", "300002.jpg"]
+    assert bad["problem"].str.contains("300001.jpg").any()
+    assert pd.read_parquet(out).shape == codes.shape  # the folder reads back as one table
+
+
+@pytest.mark.slow
+def test_local_cluster_gives_the_same_codes_and_survives_a_killed_worker(run_dir, images, tmp_path):
+    import psutil
+
+    reference = tmp_path / "one"
+    survey.featurize(run_dir, images, reference, scheduler="none", shard_size=SHARD, progress=None)
+    killed = []
+
+    def kill_a_worker_once(message: str) -> None:
+        if killed or "1/" not in message:
+            return
+        workers = [p for p in psutil.Process().children(recursive=True)  # the nannies' workers
+                   if "spawn_main" in " ".join(p.cmdline())]
+        if workers:
+            os.kill(workers[0].pid, signal.SIGKILL)
+            killed.append(workers[0].pid)
+
+    out = tmp_path / "dask"
+    summary = survey.featurize(run_dir, images, out, workers=2, shard_size=SHARD,
+                               progress=kill_a_worker_once)
+    assert killed, "no Dask worker process was found to kill"
+    assert summary["files"] == summary["shards"] and summary["bad"] == 2
+    a, b = survey.read_codes(reference), survey.read_codes(out)
+    assert a["GalaxyID"].tolist() == b["GalaxyID"].tolist()
+    np.testing.assert_allclose(a.iloc[:, 1:].to_numpy(), b.iloc[:, 1:].to_numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_an_interrupted_run_resumes_where_it_stopped(run_dir, images, tmp_path):
+    out = tmp_path / "codes"
+    full = tmp_path / "full"
+    survey.featurize(run_dir, images, full, scheduler="none", shard_size=SHARD, progress=None)
+
+    def interrupt_after_two(message: str) -> None:
+        if message.startswith("[featurize] 2/"):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        survey.featurize(run_dir, images, out, scheduler="none", shard_size=SHARD,
+                         progress=interrupt_after_two)
+    assert len(list(out.glob("part-*.parquet"))) == 2
+    (out / ".part-00003.parquet.abc.tmp").write_text("half")  # what a killed writer leaves
+    summary = survey.featurize(run_dir, images, out, scheduler="none", shard_size=SHARD, progress=None)
+    assert summary["skipped"] == 2 and summary["computed"] == summary["shards"] - 2
+    assert not list(out.glob(".*.tmp"))
+    pd.testing.assert_frame_equal(survey.read_codes(out), survey.read_codes(full))
+    assert summary["bad"] == 2  # the bad images of skipped shards are still reported
+    again = survey.featurize(run_dir, images, out, scheduler="none", shard_size=SHARD, progress=None)
+    assert again["computed"] == 0 and again["skipped"] == again["shards"]
+
+
+def test_other_inputs_are_refused_unless_overwritten(run_dir, images, tmp_path):
+    out = tmp_path / "codes"
+    survey.featurize(run_dir, images, out, scheduler="none", shard_size=SHARD, progress=None)
+    with pytest.raises(UserError, match="shard_size differ"):
+        survey.featurize(run_dir, images, out, scheduler="none", shard_size=SHARD + 1, progress=None)
+    summary = survey.featurize(run_dir, images, out, scheduler="none", shard_size=SHARD + 1,
+                               overwrite=True, progress=None)
+    assert summary["computed"] == summary["shards"]
+    assert json.loads((out / survey.MANIFEST).read_text())["shard_size"] == SHARD + 1
+    assert len(survey.read_codes(out)) == N_IMAGES
+    stranger = tmp_path / "stranger"
+    stranger.mkdir()
+    (stranger / "notes.txt").write_text("mine")
+    with pytest.raises(UserError, match="not a featurize output"):
+        survey.featurize(run_dir, images, stranger, scheduler="none", progress=None)
+
+
+def test_bad_folders_and_runs_get_clear_errors(run_dir, images, tmp_path, capsys):
+    with pytest.raises(DataError, match="not a folder"):
+        survey.list_images(tmp_path / "nowhere")
+    odd = tmp_path / "odd"
+    odd.mkdir()
+    (odd / "galaxy.jpg").write_bytes(b"")
+    with pytest.raises(DataError, match="<GalaxyID>.jpg"):
+        survey.list_images(odd)
+    assert cli.main(["featurize", "--run", str(tmp_path), "--images", str(images),
+                     "--out", str(tmp_path / "o")]) == 1
+    assert "model.json does not exist" in capsys.readouterr().err
+    assert cli.main(["featurize", "--run", str(run_dir), "--images", str(images),
+                     "--out", str(tmp_path / "o"), "--workers", "0"]) == 1
+    assert "--workers" in capsys.readouterr().err
