@@ -130,6 +130,47 @@ def _run_featurize(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_similar(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "similar",
+        help="the galaxies most similar to a GalaxyID or an image (cosine on CNN codes)",
+        description="Print the K galaxies of a feature set whose CNN codes are nearest the query's "
+                    "(cosine similarity). QUERY is a GalaxyID of the feature set or the path of an "
+                    "image (turned into a code by the run's network).",
+    )
+    p.add_argument("query", help="GalaxyID, or path of a galaxy image")
+    p.add_argument("-k", type=int, default=12, help="neighbours to return (default 12)")
+    p.add_argument("--features", type=Path, default=Path("data/processed/demo/features.parquet"),
+                   help="features.parquet of a run, or a featurize output folder")
+    p.add_argument("--run", type=Path, default=None,
+                   help="run folder (model, labels); default: the folder of --features")
+    p.add_argument("--engine", choices=["exact", "ann"], default="exact",
+                   help="exact brute force (default) or pynndescent's approximate index")
+    p.add_argument("--images", type=Path, action="append", default=None,
+                   help="folder(s) of <GalaxyID>.jpg, for image paths and --sheet (repeatable)")
+    p.add_argument("--sheet", type=Path, default=None, help="also draw the neighbours into this PNG")
+    p.set_defaults(func=_run_similar)
+
+
+def _run_similar(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from helpers.similar import sheet, similar
+
+    table = similar(args.query, features=args.features, k=args.k, run=args.run, engine=args.engine,
+                    images=args.images)
+    with pd.option_context("display.width", 120, "display.max_colwidth", 60):
+        print(table.drop(columns=["image_path"], errors="ignore").to_string(index=False))
+    if args.sheet:
+        query_image = None if args.query.isdigit() else args.query
+        if query_image is None and args.images:
+            from helpers.similar import _find_image
+
+            query_image = _find_image(int(args.query), [Path(f) for f in args.images])
+        print(sheet(query_image, table, args.sheet, title=f"most similar to {args.query}"))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m helpers", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -137,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_synth(sub)
     _add_run(sub)
     _add_featurize(sub)
+    _add_similar(sub)
     return parser
 
 
