@@ -75,7 +75,8 @@ def test_tiny_run_end_to_end_renders_the_book(sandbox):
                              "  01_labels: {examples_per_label: 2}\n"
                              "  02_train_resnet34: {arch: resnet18, image_size: 32, epochs: 1, batch_size: 8,"
                              " heads: [tree], tta: false}\n"
-                             "  03_extract_features: {batch_size: 16, include_unlabelled: true}\n")
+                             "  03_extract_features: {batch_size: 16, include_unlabelled: true}\n"
+                             "  07_new_galaxies: {heldback_n: 10, workers: 1, shard_size: 4}\n")
     assert cli.main(["run", "--params", str(profile)]) == 0
     run_dir = sandbox / "processed" / "tiny"
     metrics = json.loads((run_dir / "metrics.json").read_text())
@@ -112,6 +113,10 @@ def test_tiny_run_end_to_end_renders_the_book(sandbox):
     findings = (html / "book" / "findings.html").read_text()
     assert f"{compare['linear_probe_accuracy']:.1%}" in findings  # the sentence carries the run's number
     assert "galaxy-map" in (html / "book" / "map.html").read_text()
+    new = pd.read_parquet(run_dir / "new_galaxies.parquet")  # chapter 7: a held-back mock beside the data
+    assert len(new) == 10 and new["predicted"].notna().all() and new["true_label"].notna().all()
+    assert (sandbox / "mock-heldback" / "mock.json").exists()
+    assert metrics["new"]["codes"] == 10 and 0 <= metrics["new"]["vs_truth"] <= 1
     # nothing of the run leaked into the tracked notebooks
     assert "examples_per_label = 2" not in (paths.NOTEBOOKS / "01_labels.ipynb").read_text()
 

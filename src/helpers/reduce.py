@@ -64,6 +64,12 @@ def pca(codes: np.ndarray, n_components: int, seed: int = 0) -> tuple[np.ndarray
     >>> xy.shape, bool(share[0] >= share[1])
     ((50, 2), True)
     """
+    model = pca_model(codes, n_components, seed)
+    return model.transform(codes).astype(np.float32), model.explained_variance_ratio_
+
+
+def pca_model(codes: np.ndarray, n_components: int, seed: int = 0):
+    """The fitted scikit-learn PCA behind :func:`pca` (to project new galaxies the same way)."""
     from sklearn.decomposition import PCA
 
     n_components = _check_components("pca_components", n_components, np.inf)
@@ -71,8 +77,7 @@ def pca(codes: np.ndarray, n_components: int, seed: int = 0) -> tuple[np.ndarray
         warnings.warn(f"PCA: {len(codes)} galaxies x {codes.shape[1]} dimensions allow at most "
                       f"{min(codes.shape)} components, not {n_components}", stacklevel=2)
         n_components = min(codes.shape)
-    model = PCA(n_components=n_components, random_state=seed).fit(codes)
-    return model.transform(codes).astype(np.float32), model.explained_variance_ratio_
+    return PCA(n_components=n_components, random_state=seed).fit(codes)
 
 
 def lda(codes: np.ndarray, labels: pd.Series, n_components: int) -> tuple[np.ndarray, int]:
@@ -150,6 +155,13 @@ def tsne(x: np.ndarray, *, perplexity: float = 200, learning_rate: float | str =
 def umap_embed(x: np.ndarray, n_components: int = 2, *, n_neighbors: int = 50, min_dist: float = 0.15,
                seed: int = 42) -> np.ndarray:
     """UMAP coordinates (umap-learn; seeded, hence single-threaded and reproducible)."""
+    model = umap_model(x, n_components, n_neighbors=n_neighbors, min_dist=min_dist, seed=seed)
+    return model.embedding_.astype(np.float32)
+
+
+def umap_model(x: np.ndarray, n_components: int = 2, *, n_neighbors: int = 50, min_dist: float = 0.15,
+               seed: int = 42):
+    """The fitted ``umap.UMAP`` behind :func:`umap_embed` (its ``transform`` places new points)."""
     with warnings.catch_warnings():  # pynndescent's tqdm.auto complains about ipywidgets in kernels
         warnings.filterwarnings("ignore", message="IProgress not found")
         warnings.filterwarnings("ignore", category=ImportWarning)  # no TensorFlow: no ParametricUMAP
@@ -164,7 +176,8 @@ def umap_embed(x: np.ndarray, n_components: int = 2, *, n_neighbors: int = 50, m
         warnings.filterwarnings("ignore", message=".*is not a NumPy array.*")
         model = umap.UMAP(n_components=n_components, n_neighbors=n_neighbors, min_dist=min_dist,
                           random_state=seed, n_jobs=1)
-        return model.fit_transform(x).astype(np.float32)
+        model.fit(x)
+    return model
 
 
 def trustworthiness(x: np.ndarray, y: np.ndarray, *, n_neighbors: int = 10, max_points: int = 5000,

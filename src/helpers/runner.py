@@ -201,6 +201,7 @@ ARTIFACTS: dict[str, tuple[str, tuple[str, ...]]] = {  # chapter -> (metrics.jso
     "04_reduce": ("reduce", ("embeddings.parquet",)),
     "05_cluster": ("cluster", ("clusters.parquet",)),
     "06_compare": ("compare", ()),
+    "07_new_galaxies": ("new", ("new_galaxies.parquet",)),
 }
 
 

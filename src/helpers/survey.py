@@ -211,9 +211,10 @@ def featurize(run_dir: str | Path, image_dir: str | Path, out_dir: str | Path, *
                "skipped": len(shards) - len(todo), "bad": len(bad), "files": len(done),
                "seconds": round(time.perf_counter() - t0, 2), "out_dir": str(out_dir),
                "workers": len({r["pid"] for r in reports})}
-    say(f"[featurize] done: {summary['images'] - summary['bad']} codes in {out_dir}, "
+    where = paths.relative(out_dir)
+    say(f"[featurize] done: {summary['images'] - summary['bad']} codes in {where}, "
         f"{summary['bad']} unreadable images listed in {BAD_IMAGES}" if len(bad) else
-        f"[featurize] done: {summary['images']} codes in {out_dir}")
+        f"[featurize] done: {summary['images']} codes in {where}")
     return summary
 
 

@@ -1,0 +1,82 @@
+"""Placing galaxies the study never saw: onto chapter 4's t-SNE and UMAP maps, and a predicted label.
+
+Chapter 4's maps are not pickled; they are rebuilt from what the run keeps. The PCA is refitted
+on the study's codes (deterministic), t-SNE's affinities are recomputed on that PCA input and
+joined to the stored t-SNE coordinates (openTSNE's ``TSNEEmbedding``), and UMAP is refitted
+with chapter 4's seed, which reproduces its map. New codes then go through the same PCA and are
+embedded with openTSNE's and UMAP's ``transform``: the study's map does not move.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from helpers import reduce as R
+from helpers.errors import DataError
+from helpers.similar import Index
+
+
+class StudyMaps:
+    """Chapter 4's PCA input, t-SNE map and 2-D UMAP map, rebuilt to take new galaxies."""
+
+    def __init__(self, codes: np.ndarray, embeddings: pd.DataFrame, *, pca_input: int = 50,
+                 perplexity: float = 200, umap_neighbors: int = 50, umap_min_dist: float = 0.15,
+                 seed: int = 42, n_jobs: int | None = None) -> None:
+        from openTSNE import TSNEEmbedding
+        from openTSNE.affinity import PerplexityBasedNN
+
+        if len(codes) != len(embeddings):
+            raise DataError(f"{len(codes)} codes but {len(embeddings)} rows in embeddings.parquet: "
+                            "rerun chapter 4 on this run")
+        self.pca = R.pca_model(codes, pca_input, seed)
+        self.x = self.pca.transform(codes).astype(np.float64)
+        self.tsne2 = R.coordinates(embeddings, "tsne2").astype(np.float64)
+        usable = min(float(perplexity), (len(codes) - 1) / 3)
+        affinities = PerplexityBasedNN(self.x, perplexity=usable, method="exact",
+                                       n_jobs=n_jobs or R._threads(), random_state=seed)
+        self._tsne = TSNEEmbedding(self.tsne2, affinities, negative_gradient_method="fft",
+                                   n_jobs=n_jobs or R._threads(), random_state=seed)
+        self._umap_args = {"n_neighbors": umap_neighbors, "min_dist": umap_min_dist, "seed": seed}
+        self._umap = None
+
+    def tsne(self, codes: np.ndarray) -> np.ndarray:
+        """t-SNE coordinates of new galaxies on the study's map (openTSNE ``transform``)."""
+        return np.asarray(self._tsne.transform(self._input(codes)), dtype=np.float32)
+
+    def umap(self, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(study_xy, new_xy)``: the refitted 2-D UMAP map and the new galaxies placed on it."""
+        if self._umap is None:
+            self._umap = R.umap_model(self.x, 2, **self._umap_args)
+        return (self._umap.embedding_.astype(np.float32),
+                self._umap.transform(self._input(codes)).astype(np.float32))
+
+    def _input(self, codes: np.ndarray) -> np.ndarray:
+        if codes.shape[1] != self.pca.n_features_in_:
+            raise DataError(f"new codes have {codes.shape[1]} dimensions, the study's "
+                            f"{self.pca.n_features_in_}: they come from another network or layer")
+        return self.pca.transform(codes).astype(np.float64)
+
+
+def predict_labels(study_codes: np.ndarray, study_labels: pd.Series, codes: np.ndarray, *,
+                   k: int = 10) -> pd.DataFrame:
+    """Each new galaxy's label by a vote of its ``k`` nearest labelled study galaxies (cosine).
+
+    Returns ``predicted``, ``vote`` (the winning share of the k) and ``nearest`` (the row, in
+    ``study_codes``, of the most similar labelled galaxy). Ties go to the label of the nearer
+    galaxy.
+    """
+    labelled = R.labelled_rows(study_labels)
+    if not labelled.any():
+        raise DataError("the study has no labelled galaxies to predict from")
+    rows_of = np.flatnonzero(labelled)
+    names = study_labels.to_numpy()[labelled]
+    rows, _ = Index(study_codes[labelled]).query(codes, k=k)
+    predicted, vote = [], []
+    for r in rows:
+        votes = pd.Series(names[r]).value_counts(sort=False)
+        top = votes.max()
+        winner = next(n for n in names[r] if votes[n] == top)  # nearest of the tied labels
+        predicted.append(winner)
+        vote.append(top / len(r))
+    return pd.DataFrame({"predicted": predicted, "vote": vote, "nearest": rows_of[rows[:, 0]]})
