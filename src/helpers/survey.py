@@ -168,13 +168,15 @@ def _check_resume(out_dir: Path, manifest: dict, overwrite: bool) -> None:
 def featurize(run_dir: str | Path, image_dir: str | Path, out_dir: str | Path, *,
               scheduler: str | None = None, workers: int | None = None, shard_size: int = 512,
               layer: str = "body", batch_size: int = 128, overwrite: bool = False,
-              progress: Callable[[str], None] | None = print) -> dict:
+              threads: int | None = None, progress: Callable[[str], None] | None = print) -> dict:
     """Featurize every image of ``image_dir`` with the network of ``run_dir`` into ``out_dir``.
 
     ``scheduler``: ``None`` starts a local Dask cluster of ``workers`` processes (default: one
     per core, each with an equal share of the threads); an address connects to that cluster;
-    ``"none"`` runs the shards in this process (the reference path). Finished shards of an
-    earlier, interrupted run with the same inputs are kept and skipped. Returns a summary.
+    ``"none"`` runs the shards in this process (the reference path). ``threads``: torch threads
+    per task (default: the cores shared out among a local cluster's workers; the worker's own
+    setting on another cluster). Finished shards of an earlier, interrupted run with the same
+    inputs are kept and skipped. Returns a summary.
     """
     from helpers import paths
 
@@ -201,10 +203,11 @@ def featurize(run_dir: str | Path, image_dir: str | Path, out_dir: str | Path, *
         if scheduler == "none":
             for shard in todo:
                 reports.append(featurize_shard(str(run_dir), shard, str(out_dir), layer=layer,
-                                               batch_size=batch_size))
+                                               batch_size=batch_size, threads=threads))
                 _progress(say, reports, len(todo), t0)
         else:
-            reports = _on_dask(run_dir, todo, out_dir, scheduler, workers, layer, batch_size, say, t0)
+            reports = _on_dask(run_dir, todo, out_dir, scheduler, workers, layer, batch_size, say, t0,
+                               threads)
     bad = _merge_bad(out_dir)
     done = sorted(out_dir.glob("part-*.parquet"))
     summary = {"images": len(files), "shards": len(shards), "computed": len(reports),
@@ -224,17 +227,17 @@ def _progress(say, reports: list[dict], total: int, t0: float) -> None:
     say(f"[featurize] {len(reports)}/{total} shards, {n} galaxies, {rate:.0f} img/s")
 
 
-def _on_dask(run_dir, todo, out_dir, scheduler, workers, layer, batch_size, say, t0) -> list[dict]:
+def _on_dask(run_dir, todo, out_dir, scheduler, workers, layer, batch_size, say, t0,
+             threads) -> list[dict]:
     from distributed import Client, LocalCluster, as_completed
 
     cluster = None
     if scheduler:
         client = Client(scheduler)
-        threads = None
     else:
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
         n = workers or cores or 1
-        threads = max(1, (cores or 1) // n)
+        threads = threads or max(1, (cores or 1) // n)
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
                                dashboard_address=None, silence_logs=40)
         client = Client(cluster)
