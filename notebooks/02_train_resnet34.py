@@ -53,6 +53,8 @@ n_train = None  # galaxies used (None: all of labels.parquet); a seeded subsampl
 pretrained = False  # ImageNet weights from the torch hub cache (not available offline: mock default is False)
 heads = ["linear", "tree"]  # heads to train and compare; the last one is saved for chapter 3
 tta = True  # also report predictions averaged over the 8 rotations/flips
+mixed_precision = False  # float16 autocast + gradient scaling (CUDA GPUs only; the GPU profile)
+channels_last = False  # channels-last memory format (fastest convolutions on recent GPUs)
 
 # %%
 setup = study.setup(seed)
@@ -105,7 +107,8 @@ plt.show()
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-learn = M.build_learner(dls, arch=arch, head=heads[0], pretrained=pretrained, seed=seed)
+learn = M.build_learner(dls, arch=arch, head=heads[0], pretrained=pretrained, seed=seed,
+                        mixed_precision=mixed_precision, channels_last=channels_last)
 found = M.find_lr(learn)
 plt.figure(figsize=(5, 3))
 plt.semilogx(found.lrs, found.losses)
@@ -129,7 +132,8 @@ print(f"training with a peak learning rate of {peak_lr:.1e}")
 # NBVAL_IGNORE_OUTPUT
 histories, learners, seconds = {}, {}, {}
 for head in heads:
-    learners[head] = M.build_learner(dls, arch=arch, head=head, pretrained=pretrained, seed=seed)
+    learners[head] = M.build_learner(dls, arch=arch, head=head, pretrained=pretrained, seed=seed,
+                                     mixed_precision=mixed_precision, channels_last=channels_last)
     started = time.perf_counter()
     histories[head] = M.train(learners[head], epochs=epochs, lr=peak_lr)
     seconds[head] = time.perf_counter() - started

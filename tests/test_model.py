@@ -572,3 +572,17 @@ def test_no_warnings_on_read_only_inputs(data, tmp_path):
         M.save_model(learn, tmp_path)
         M.load_model(tmp_path)
     assert [str(w.message) for w in caught] == []
+
+
+def test_gpu_profile_switches_channels_last_trains_and_mixed_precision_needs_cuda(data):
+    images, targets, ids = data
+    dls = M.make_dataloaders(images, targets, bs=16, seed=1, ids=ids)
+    learn = M.build_learner(dls, arch=ARCH, head="linear", seed=1, channels_last=True)
+    history = M.train(learn, epochs=1, lr=1e-3)
+    assert np.isfinite(history["valid_loss"]).all()
+    conv = learn.model[0][0]
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    assert learn.model.gc_config["channels_last"] is True
+    if not torch.cuda.is_available():
+        with pytest.raises(ParameterError, match="mixed_precision=True needs a CUDA GPU"):
+            M.build_learner(dls, arch=ARCH, head="linear", seed=1, mixed_precision=True)

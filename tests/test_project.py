@@ -98,3 +98,13 @@ def test_nbval_replay_fails_when_an_output_changes(tmp_path):
     )
     assert proc.returncode == 1, proc.stdout[-2000:]
     assert "tampered" in proc.stdout
+
+
+@pytest.mark.parametrize("profile", sorted(p.name for p in (paths.ROOT / "params").glob("*.yml")))
+def test_every_shipped_profile_names_only_declared_parameters(profile):
+    from helpers import runner
+
+    loaded = runner.load_profile(paths.ROOT / "params" / profile)
+    declared = {s.stem: runner.declared_parameters(runner.read_chapter(s)) for s in runner.chapter_sources()}
+    runner.check_profile_keys(loaded, declared)  # raises ParameterError naming a stray key
+    assert set(loaded.chapters) <= set(declared)
