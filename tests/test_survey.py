@@ -32,13 +32,13 @@ def run_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def images(tmp_path_factory):
-    """Galaxy-like 256 px JPEGs, one that is not an image and one cut short."""
+    """Galaxy-like 424 px JPEGs (the Kaggle size), one that is not an image and one cut short."""
     folder = tmp_path_factory.mktemp("images")
     rng = np.random.default_rng(1)
-    yy, xx = np.mgrid[:256, :256]
+    yy, xx = np.mgrid[:424, :424]
     for i in range(N_IMAGES):
-        r2 = (yy - 128 - rng.normal(0, 5)) ** 2 / rng.uniform(50, 900) + (xx - 128) ** 2 / 400
-        img = np.clip(rng.normal(10, 3, (256, 256, 3)) + 220 * np.exp(-r2)[..., None], 0, 255)
+        r2 = (yy - 212 - rng.normal(0, 5)) ** 2 / rng.uniform(50, 900) + (xx - 212) ** 2 / 400
+        img = np.clip(rng.normal(10, 3, (424, 424, 3)) + 220 * np.exp(-r2)[..., None], 0, 255)
         Image.fromarray(img.astype(np.uint8)).save(folder / f"{200000 + i}.jpg", quality=90)
     (folder / "300001.jpg").write_text("not a picture")
     good = (folder / "200000.jpg").read_bytes()
@@ -114,6 +114,23 @@ def test_an_interrupted_run_resumes_where_it_stopped(run_dir, images, tmp_path):
     assert summary["bad"] == 2  # the bad images of skipped shards are still reported
     again = survey.featurize(run_dir, images, out, scheduler="none", shard_size=SHARD, progress=None)
     assert again["computed"] == 0 and again["skipped"] == again["shards"]
+
+
+def test_images_of_another_size_are_cropped_to_the_same_fraction(run_dir, tmp_path):
+    from helpers.imagecache import center_crop_resize
+
+    rng = np.random.default_rng(3)
+    big = rng.integers(0, 255, (424, 424, 3), dtype=np.uint8)
+    small = np.asarray(Image.fromarray(big).resize((212, 212), Image.Resampling.BILINEAR))
+    folder = tmp_path / "other-survey"
+    folder.mkdir()
+    Image.fromarray(small).save(folder / "5.png")
+    got = survey.decode(folder / "5.png", 32, crop=212)  # 106 central px of 212 = 212 of 424
+    want = center_crop_resize(big, 32, 212)
+    assert got.shape == (32, 32, 3)
+    assert np.abs(got.astype(int) - want.astype(int)).mean() < 25  # same field of view
+    summary = survey.featurize(run_dir, folder, tmp_path / "o", scheduler="none", progress=None)
+    assert summary["bad"] == 0 and len(survey.read_codes(tmp_path / "o")) == 1
 
 
 def test_other_inputs_are_refused_unless_overwritten(run_dir, images, tmp_path):

@@ -91,6 +91,30 @@ def _model(run_dir: str):
     return _MODELS[key]
 
 
+def decode(path: Path, size: int, crop: int = 212) -> np.ndarray:
+    """An image as the network saw its training cutouts: the central crop, resized to ``size``.
+
+    Kaggle cutouts are 424 px and the run's ``crop`` is in their pixels; an image of another
+    size (another survey, another generator) is cropped to the same *fraction* of its side
+    (``crop / 424``), so the galaxy fills the input as it did in training.
+
+    >>> import tempfile, pathlib
+    >>> from PIL import Image
+    >>> f = pathlib.Path(tempfile.mkdtemp()) / "7.png"
+    >>> Image.new("RGB", (128, 128)).save(f)
+    >>> decode(f, 32).shape
+    (32, 32, 3)
+    """
+    from helpers.dataset import read_image
+    from helpers.imagecache import center_crop_resize
+    from helpers.schema import IMAGE_SIZE
+
+    image = read_image(path, size=None)  # raises DataError naming the file
+    side = min(image.shape[:2])
+    pixels = crop if side == IMAGE_SIZE else max(1, round(side * crop / IMAGE_SIZE))
+    return center_crop_resize(image, size, min(pixels, side))
+
+
 def featurize_shard(run_dir: str, shard: Shard, out_dir: str, *, layer: str = "body",
                     batch_size: int = 128, threads: int | None = None) -> dict:
     """Codes of one shard's images, written atomically to ``out_dir/part-NNNNN.parquet``.
@@ -100,7 +124,6 @@ def featurize_shard(run_dir: str, shard: Shard, out_dir: str, *, layer: str = "b
     """
     import torch
 
-    from helpers.imagecache import _decode_one
     from helpers.model import extract_features, features_frame
 
     if threads:
@@ -111,7 +134,7 @@ def featurize_shard(run_dir: str, shard: Shard, out_dir: str, *, layer: str = "b
     images, ids, bad = [], [], []
     for file in shard.files:
         try:
-            images.append(_decode_one(Path(file), size, crop))
+            images.append(decode(Path(file), size, crop))
             ids.append(int(Path(file).stem))
         except (UserError, OSError, ValueError) as exc:
             bad.append((file, str(exc).splitlines()[0]))
