@@ -252,6 +252,7 @@ def _progress(say, reports: list[dict], total: int, t0: float) -> None:
 
 def _on_dask(run_dir, todo, out_dir, scheduler, workers, layer, batch_size, say, t0,
              threads) -> list[dict]:
+    import dask
     from distributed import Client, LocalCluster, as_completed
 
     cluster = None
@@ -261,8 +262,12 @@ def _on_dask(run_dir, todo, out_dir, scheduler, workers, layer, batch_size, say,
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
         n = workers or cores or 1
         threads = threads or max(1, (cores or 1) // n)
-        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                               dashboard_address=None, silence_logs=40)
+        # Dask's sampling profiler wakes every 10 ms in each worker and slowed the forward pass
+        # measurably here; nannies also pin OMP_NUM_THREADS=1, while each task uses `threads`
+        with dask.config.set({"distributed.worker.profile.enabled": False}):
+            cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                                   dashboard_address=None, silence_logs=40,
+                                   env={"OMP_NUM_THREADS": str(threads)})
         client = Client(cluster)
     try:
         futures = [client.submit(featurize_shard, str(run_dir), s, str(out_dir), layer=layer,
