@@ -53,8 +53,6 @@ def timed(label: str, fn) -> tuple[float, dict]:
 
 
 def main() -> None:
-    import dask
-    from distributed import LocalCluster
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--run", type=Path, default=Path("data/processed/demo"))
@@ -84,10 +82,7 @@ def main() -> None:
         results = {}
         for workers in (1, 2):
             t0 = time.perf_counter()
-            with dask.config.set({"distributed.worker.profile.enabled": False}), \
-                    LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                 dashboard_address=None, silence_logs=40,
-                                 env={"OMP_NUM_THREADS": str(cores // workers)}) as cluster:
+            with survey.local_cluster(workers, cores // workers) as cluster:
                 address = cluster.scheduler_address
                 cluster.get_client().run(lambda: __import__("helpers.model"))  # every worker imports
                 for w in range(workers):  # and loads the network (one tiny shard per worker)

@@ -93,6 +93,26 @@ def test_local_cluster_gives_the_same_codes_and_survives_a_killed_worker(run_dir
     np.testing.assert_allclose(a.iloc[:, 1:].to_numpy(), b.iloc[:, 1:].to_numpy(), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow
+def test_workers_run_without_dasks_slow_malloc_setting_and_other_clusters_are_told(
+        run_dir, images, tmp_path):
+    """Dask's nannies set MALLOC_TRIM_THRESHOLD_, which cost the forward pass 30-40% here."""
+    from distributed import Client, LocalCluster
+
+    with survey.local_cluster(1, 2) as cluster, Client(cluster) as client:
+        env = client.run(lambda: {k: os.environ.get(k) for k in (survey.SLOW_MALLOC, "OMP_NUM_THREADS")})
+    assert list(env.values()) == [{survey.SLOW_MALLOC: None, "OMP_NUM_THREADS": "2"}]
+
+    messages = []
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None,
+                      silence_logs=40) as plain:  # a cluster started with Dask's defaults
+        summary = survey.featurize(run_dir, images, tmp_path / "codes", scheduler=plain.scheduler_address,
+                                   shard_size=3 * SHARD, progress=messages.append)
+    assert summary["files"] == summary["shards"] and summary["bad"] == 2
+    notes = [m for m in messages if survey.SLOW_MALLOC in m]
+    assert len(notes) == 1 and "pre-spawn-environ" in notes[0]
+
+
 def test_an_interrupted_run_resumes_where_it_stopped(run_dir, images, tmp_path):
     out = tmp_path / "codes"
     full = tmp_path / "full"

@@ -149,7 +149,8 @@ def featurize_shard(run_dir: str, shard: Shard, out_dir: str, *, layer: str = "b
     write_parquet(features_frame(np.asarray(ids, dtype=np.int64), codes),
                   Path(out_dir) / shard.name)
     return {"shard": shard.index, "galaxies": len(ids), "bad": bad,
-            "seconds": time.perf_counter() - t0, "pid": os.getpid()}
+            "seconds": time.perf_counter() - t0, "pid": os.getpid(),
+            "malloc_trim": os.environ.get(SLOW_MALLOC)}
 
 
 def _fingerprint(files: Sequence[Path]) -> str:
@@ -250,10 +251,44 @@ def _progress(say, reports: list[dict], total: int, t0: float) -> None:
     say(f"[featurize] {len(reports)}/{total} shards, {n} galaxies, {rate:.0f} img/s")
 
 
+SLOW_MALLOC = "MALLOC_TRIM_THRESHOLD_"
+
+
+def worker_environ(threads: int) -> dict[str, str]:
+    """Environment for the worker processes of a local cluster running ``threads`` torch threads.
+
+    Dask's nannies set ``MALLOC_TRIM_THRESHOLD_=65536`` by default, to give memory back to the
+    system sooner. Setting it switches off glibc's adaptive mmap threshold, so every large tensor
+    of the forward pass is a fresh ``mmap`` with its pages faulted in again: the forward pass of a
+    ResNet34 ran 30-40% slower in such a worker on this machine (``benchmarks/bench_featurize.py``).
+    The local cluster leaves it out and pins the thread pools to the task's threads.
+
+    >>> worker_environ(2)["OMP_NUM_THREADS"], SLOW_MALLOC in worker_environ(2)
+    ('2', False)
+    """
+    return {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
+            "OPENBLAS_NUM_THREADS": "1"}
+
+
+def local_cluster(workers: int, threads: int):
+    """A ``distributed.LocalCluster`` of ``workers`` processes, one task at a time each, for torch.
+
+    The sampling profiler (it wakes every 10 ms in each worker and slowed the forward pass
+    measurably here) is off, and the workers' environment is :func:`worker_environ`.
+    """
+    import dask
+    from distributed import LocalCluster
+
+    env = worker_environ(threads)
+    with dask.config.set({"distributed.worker.profile.enabled": False,
+                          "distributed.nanny.pre-spawn-environ": env}):
+        return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                            dashboard_address=None, silence_logs=40, env=env)
+
+
 def _on_dask(run_dir, todo, out_dir, scheduler, workers, layer, batch_size, say, t0,
              threads) -> list[dict]:
-    import dask
-    from distributed import Client, LocalCluster, as_completed
+    from distributed import Client, as_completed
 
     cluster = None
     if scheduler:
@@ -262,21 +297,22 @@ def _on_dask(run_dir, todo, out_dir, scheduler, workers, layer, batch_size, say,
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
         n = workers or cores or 1
         threads = threads or max(1, (cores or 1) // n)
-        # Dask's sampling profiler wakes every 10 ms in each worker and slowed the forward pass
-        # measurably here; nannies also pin OMP_NUM_THREADS=1, while each task uses `threads`
-        with dask.config.set({"distributed.worker.profile.enabled": False}):
-            cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                                   dashboard_address=None, silence_logs=40,
-                                   env={"OMP_NUM_THREADS": str(threads)})
+        cluster = local_cluster(n, threads)
         client = Client(cluster)
     try:
         futures = [client.submit(featurize_shard, str(run_dir), s, str(out_dir), layer=layer,
                                  batch_size=batch_size, threads=threads, pure=False,
                                  key=f"featurize-{s.index}-{time.time_ns()}")
                    for s in todo]
-        reports = []
+        reports, warned = [], False
         for future in as_completed(futures):
             reports.append(future.result())
+            if reports[-1].get("malloc_trim") and not warned:
+                warned = True
+                say(f"[featurize] note: the workers run with {SLOW_MALLOC}="
+                    f"{reports[-1]['malloc_trim']} (Dask's nanny default), which slowed the forward "
+                    "pass 30-40% in our benchmark; start them with the dask config "
+                    "distributed.nanny.pre-spawn-environ without it (see README, survey scale)")
             _progress(say, reports, len(todo), t0)
         return reports
     finally:
