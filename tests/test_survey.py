@@ -153,6 +153,25 @@ def test_images_of_another_size_are_cropped_to_the_same_fraction(run_dir, tmp_pa
     assert summary["bad"] == 0 and len(survey.read_codes(tmp_path / "o")) == 1
 
 
+def test_an_image_query_is_cut_like_featurize_and_finds_its_own_code(run_dir, tmp_path):
+    """A 200 px image as query: the same crop fraction as featurize, the run read from the manifest."""
+    from helpers import similar as S
+
+    rng = np.random.default_rng(4)
+    folder = tmp_path / "survey-b"
+    folder.mkdir()
+    yy, xx = np.mgrid[:200, :200]
+    for i in range(12):
+        r2 = ((yy - 100) ** 2 / rng.uniform(20, 400) + (xx - 100) ** 2 / rng.uniform(20, 400))
+        img = np.clip(rng.normal(15, 4, (200, 200, 3)) + 230 * np.exp(-r2)[..., None], 0, 255)
+        Image.fromarray(img.astype(np.uint8)).save(folder / f"{700 + i}.png")
+    out = tmp_path / "codes"
+    survey.featurize(run_dir, folder, out, scheduler="none", progress=None)
+    table = S.similar(str(folder / "705.png"), features=out, k=3)  # no run= : the manifest says
+    assert table["GalaxyID"].iloc[0] == 705
+    assert table["similarity"].iloc[0] == pytest.approx(1.0, abs=1e-4)
+
+
 def test_other_inputs_are_refused_unless_overwritten(run_dir, images, tmp_path):
     out = tmp_path / "codes"
     survey.featurize(run_dir, images, out, scheduler="none", shard_size=SHARD, progress=None)

@@ -119,20 +119,35 @@ def _find_image(gid: int, folders: list[Path]) -> Path | None:
     return None
 
 
+def _run_of(features: Path) -> Path | None:
+    """The run folder behind a feature set: a run's features.parquet sits in it; a featurize
+    output records it in its manifest."""
+    if features.is_file():
+        return features.parent
+    import json
+
+    from helpers.survey import MANIFEST
+
+    manifest = features / MANIFEST
+    run_dir = json.loads(manifest.read_text()).get("run_dir") if manifest.is_file() else None
+    return Path(run_dir) if run_dir else None
+
+
 def similar(query: str, *, features: str | Path, k: int = 12, run: str | Path | None = None,
             engine: str = "exact", images: list[str | Path] | None = None) -> pd.DataFrame:
     """The ``k`` galaxies of a feature set most similar to ``query``.
 
     ``query`` is a GalaxyID of the feature set (it is left out of its own answer) or the path
-    of an image, which the network of ``run`` (default: the folder holding ``features``) turns
-    into a code first. Returns rank, GalaxyID, cosine similarity, the chapter-1 label when the
-    run has one, and the image path when ``images`` folders hold it.
+    of an image, which the network of ``run`` (default: the run that made ``features``) turns
+    into a code first, cut as ``featurize`` cuts it. Returns rank, GalaxyID, cosine similarity,
+    the chapter-1 label when the run has one, and the image path when ``images`` folders hold
+    it. (The codes are non-negative, so cosines crowd near 1: the ranks carry the meaning.)
     """
     from helpers import paths
 
     features = paths.resolve(features)
     ids, codes = read_feature_set(features)
-    run_dir = paths.resolve(run) if run else (features.parent if features.is_file() else None)
+    run_dir = paths.resolve(run) if run else _run_of(features)
     folders = [paths.resolve(f) for f in images or []]
     if query.isdigit():
         gid = int(query)
@@ -148,11 +163,12 @@ def similar(query: str, *, features: str | Path, k: int = 12, run: str | Path | 
         if run_dir is None or not (run_dir / "model.json").is_file():
             raise ParameterError("an image query needs the network that made the codes: pass --run "
                                  "RUN_DIR (a folder with model.json + model.safetensors)")
-        from helpers.imagecache import _decode_one
         from helpers.model import extract_features, load_model
+        from helpers.survey import decode
 
         net, config = load_model(run_dir)
-        pixels = _decode_one(image, int(config["image_size"]), int(config.get("crop", 212)))
+        # the same cut as featurize: the same fraction of any image size as of the 424 px cutouts
+        pixels = decode(image, int(config["image_size"]), int(config.get("crop", 212)))
         q, exclude = extract_features(net, pixels[None], config), None
     index = Index(codes, engine)
     rows, sims = index.query(q, k + (exclude is not None))
@@ -187,7 +203,7 @@ def sheet(query_image: str | Path | None, table: pd.DataFrame, out: str | Path, 
         raise DataError(f"no image found for {len(missing)} neighbours (e.g. {missing[:3]}): pass "
                         "--images with the folder(s) holding <GalaxyID>.jpg")
     cells = ([("query", query_image)] if query_image else []) + [
-        (f"#{r.rank} {getattr(r, ID_COLUMN)}\n{r.similarity:.3f}", r.image_path) for r in table.itertuples()]
+        (f"#{r.rank} {getattr(r, ID_COLUMN)}\n{r.similarity:.4f}", r.image_path) for r in table.itertuples()]
     cols = min(7, len(cells))
     rows = -(-len(cells) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(1.6 * cols, 2.1 * rows), squeeze=False)

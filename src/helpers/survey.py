@@ -37,6 +37,7 @@ BAD_IMAGES = "_bad_images.csv"
 BAD_DIR = "_bad"  # one record per shard, merged into BAD_IMAGES
 PART = "part-{:05d}.parquet"
 MANIFEST_VERSION = 1
+PLACES = ("image_dir", "run_dir")  # where the inputs were: moving them does not change the codes
 
 _MODELS: dict[tuple[str, str], tuple] = {}  # per worker process: (run_dir, weights sha) -> (net, config)
 
@@ -165,7 +166,7 @@ def _manifest(run_dir: Path, image_dir: Path, files: Sequence[Path], shard_size:
     cfg = json.loads((run_dir / "model.json").read_text())
     return {"version": MANIFEST_VERSION, "weights_sha256": cfg.get("weights_sha256"),
             "arch": cfg.get("arch"), "image_size": cfg.get("image_size"), "crop": cfg.get("crop"),
-            "layer": layer, "image_dir": str(image_dir), "images": len(files),
+            "layer": layer, "image_dir": str(image_dir), "run_dir": str(run_dir), "images": len(files),
             "images_sha256": _fingerprint(files), "shard_size": shard_size}
 
 
@@ -180,7 +181,7 @@ def _check_resume(out_dir: Path, manifest: dict, overwrite: bool) -> None:
                             "choose an empty or new OUT_DIR")
         return
     old = json.loads(existing.read_text())
-    keys = [k for k in manifest if k != "image_dir" and old.get(k) != manifest[k]]
+    keys = [k for k in manifest if k not in PLACES and old.get(k) != manifest[k]]
     if keys and not overwrite:
         raise UserError(f"{out_dir} holds codes made from other inputs ({', '.join(keys)} differ): "
                         "use a new OUT_DIR, or --overwrite to start it again")
@@ -216,8 +217,8 @@ def featurize(run_dir: str | Path, image_dir: str | Path, out_dir: str | Path, *
     manifest = _manifest(run_dir, image_dir, files, shard_size, layer)
     _check_resume(out_dir, manifest, overwrite)
     write_json(manifest, out_dir / MANIFEST)
-    for tmp in out_dir.glob(".*.tmp"):  # half-written leftovers of a killed run
-        tmp.unlink(missing_ok=True)
+    for tmp in [*out_dir.glob(".*.tmp"), *(out_dir / BAD_DIR).glob(".*.tmp")]:  # half-written
+        tmp.unlink(missing_ok=True)  # leftovers of a killed run
     todo = [s for s in shards if not (out_dir / s.name).exists()]
     say = progress or (lambda _msg: None)
     say(f"[featurize] {len(files)} images in {len(shards)} shards of {shard_size}; "
