@@ -14,7 +14,7 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg
 
-.PHONY: help setup browser book book-reference chapters refresh data lock test unit nbval lint bench clean clean-data
+.PHONY: help setup browser book book-reference chapters refresh data lock test unit nbval lint bench check-unseen clean clean-data
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-15s %s\n", $$1, $$2}'
@@ -69,6 +69,9 @@ lock: setup ## rewrite constraints.txt from .venv (after changing dependencies; 
 
 bench: setup ## run the benchmarks (ratios in one process; see README)
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b; done
+
+check-unseen: setup ## featurize + similar on images of an independent generator (needs a trained run: make book)
+	$(PY) benchmarks/check_unseen.py
 
 clean: ## remove the rendered book and caches (keeps data and .venv)
 	rm -rf _build .pytest_cache .ruff_cache .cache

@@ -26,7 +26,6 @@
 # %%
 import matplotlib.pyplot as plt
 import pandas as pd
-from IPython.display import Markdown, display
 from myst_nb import glue
 
 from helpers import artifacts, labels, paths, plots, study
@@ -43,11 +42,7 @@ examples_per_label = 6  # galaxies shown per label in the gallery
 seed = 42  # seeds the choice of example galaxies
 
 # %%
-setup = study.setup(seed)
-data_path, run_path = paths.resolve(data_dir), paths.resolve(run_dir)
-source = artifacts.data_source(data_path)
-glue("data_source", source["description"], display=False)
-display(Markdown(f"**Data:** {source['description']}."))
+data_path, run_path, source = study.open_chapter(data_dir, run_dir, seed=seed)
 
 # %% [markdown]
 # ## Is the data usable?
@@ -121,7 +116,7 @@ table = galaxies[[ID_COLUMN, "image_path"]].join(ours[["label", "leaf_probabilit
 fig = plots.galaxy_grid(table, by="label", per_group=examples_per_label, seed=seed,
                         order=[lab for lab in (*LABELS, "uncertain") if lab in set(table["label"])],
                         caption=lambda row: f"p={row['leaf_probability']:.2f}")
-plt.show()
+plots.show_photo(fig)
 
 # %% [markdown]
 # ## Our rule against the seed study's

@@ -30,7 +30,6 @@ import time
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from IPython.display import Markdown, display
 from myst_nb import glue
 
 from helpers import artifacts, paths, study
@@ -57,12 +56,9 @@ mixed_precision = False  # float16 autocast + gradient scaling (CUDA GPUs only; 
 channels_last = False  # channels-last memory format (fastest convolutions on recent GPUs)
 
 # %%
-setup = study.setup(seed)
-data_path, run_path = paths.resolve(data_dir), paths.resolve(run_dir)
-source = artifacts.data_source(data_path)
-glue("data_source", source["description"], display=False)
 start_note = "ImageNet weights" if pretrained else "random weights (trained from scratch: no ImageNet weights offline)"
-display(Markdown(f"**Data:** {source['description']}. **Network:** {arch} from {start_note}."))
+data_path, run_path, source = study.open_chapter(data_dir, run_dir, seed=seed,
+                                                 note=f"**Network:** {arch} from {start_note}.")
 
 # %% [markdown]
 # ## The images, decoded once
@@ -138,7 +134,7 @@ for head in heads:
     histories[head] = M.train(learners[head], epochs=epochs, lr=peak_lr)
     seconds[head] = time.perf_counter() - started
 history = pd.concat(histories, names=["head"]).reset_index(level=0)
-history.round(4)
+history.drop(columns="time").round(4)  # epoch times: history.csv and metrics.json
 
 # %%
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.2))

@@ -26,10 +26,9 @@
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
-from IPython.display import Markdown, display
 from myst_nb import glue
 
-from helpers import artifacts, features, paths, plots, study
+from helpers import artifacts, features, plots, study
 from helpers import model as M
 from helpers.imagecache import load_image_array
 from helpers.schema import ID_COLUMN
@@ -44,11 +43,7 @@ batch_size = 256
 seed = 42  # seeds the subsample and the galaxies shown
 
 # %%
-setup = study.setup(seed)
-data_path, run_path = paths.resolve(data_dir), paths.resolve(run_dir)
-source = artifacts.data_source(data_path)
-glue("data_source", source["description"], display=False)
-display(Markdown(f"**Data:** {source['description']}."))
+data_path, run_path, source = study.open_chapter(data_dir, run_dir, seed=seed)
 
 # %% [markdown]
 # ## The trained network, rebuilt
@@ -117,7 +112,7 @@ neighbours = features.nearest_neighbours(codes, k=5)
 agreement = features.neighbour_label_agreement(neighbours, galaxies["label"])
 queries = features.pick_queries(galaxies, per_label=1, seed=seed)
 fig = plots.neighbour_sheet(galaxies, neighbours, queries)
-plt.show()
+plots.show_photo(fig)
 print(f"on average {agreement['agreement']:.1%} of a galaxy's 5 nearest neighbours share its label "
       f"(chance: {agreement['chance']:.1%})")
 

@@ -31,7 +31,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 from myst_nb import glue
 
-from helpers import artifacts, paths, plots, study
+from helpers import artifacts, plots, study
 from helpers import reduce as R
 from helpers.schema import ID_COLUMN
 
@@ -50,11 +50,7 @@ trust_neighbors = 10  # neighbourhood size for the trustworthiness of each 2-D m
 seed = 42  # seeds every method
 
 # %%
-setup = study.setup(seed)
-data_path, run_path = paths.resolve(data_dir), paths.resolve(run_dir)
-source = artifacts.data_source(data_path)
-glue("data_source", source["description"], display=False)
-display(Markdown(f"**Data:** {source['description']}."))
+data_path, run_path, source = study.open_chapter(data_dir, run_dir, seed=seed)
 galaxies, codes = R.load_codes(run_path, data_path)
 print(f"{len(galaxies)} galaxies x {codes.shape[1]} dimensions from features.parquet")
 

@@ -29,10 +29,10 @@
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from IPython.display import HTML, Markdown, display
+from IPython.display import HTML
 from myst_nb import glue
 
-from helpers import artifacts, interactive, paths, plots, study
+from helpers import artifacts, interactive, plots, study
 from helpers import cluster as C
 from helpers import reduce as R
 from helpers.imagecache import load_image_array
@@ -54,11 +54,7 @@ map_points = None  # galaxies on the interactive map (None: all; a seeded sample
 seed = 42  # seeds k-means, the galleries' random picks
 
 # %%
-setup = study.setup(seed)
-data_path, run_path = paths.resolve(data_dir), paths.resolve(run_dir)
-source = artifacts.data_source(data_path)
-glue("data_source", source["description"], display=False)
-display(Markdown(f"**Data:** {source['description']}."))
+data_path, run_path, source = study.open_chapter(data_dir, run_dir, seed=seed)
 galaxies, _ = R.load_codes(run_path, data_path)
 emb = pd.read_parquet(run_path / "embeddings.parquet")
 assert np.array_equal(emb[ID_COLUMN].to_numpy(), galaxies[ID_COLUMN].to_numpy())
@@ -170,7 +166,7 @@ members = C.gallery_members(gallery_space, clusterings[gallery], n_central=galle
                             n_random=gallery_random, seed=seed)
 mix = C.label_mix(clusterings[gallery], galaxies["label"])
 fig = plots.cluster_gallery(galaxies, members, mix)
-plt.show()
+plots.show_photo(fig)
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -216,7 +212,7 @@ layout = interactive.galaxy_map(points, colourings,
                                           "true morphology": plots.LABEL_COLORS},
                                 title=f"t-SNE map of {len(points)} galaxies ({source['kind']} data)",
                                 width=650)
-glue("galaxy_map", HTML(interactive.map_html(layout)), display=False)
+glue("galaxy_map", HTML(interactive.map_html(layout, bokehjs="book")), display=False)
 print(f"map of {len(points)} galaxies, colourings: {', '.join(colourings)}")
 
 # %%

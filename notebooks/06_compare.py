@@ -30,10 +30,9 @@
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from IPython.display import Markdown, display
 from myst_nb import glue
 
-from helpers import artifacts, paths, plots, study
+from helpers import artifacts, plots, study
 from helpers import cluster as C
 from helpers import compare as K
 from helpers import reduce as R
@@ -50,11 +49,7 @@ pixel_size = 64  # the no-network baseline probes the raw pixels at this size (c
 seed = 42  # seeds the folds
 
 # %%
-setup = study.setup(seed)
-data_path, run_path = paths.resolve(data_dir), paths.resolve(run_dir)
-source = artifacts.data_source(data_path)
-glue("data_source", source["description"], display=False)
-display(Markdown(f"**Data:** {source['description']}."))
+data_path, run_path, source = study.open_chapter(data_dir, run_dir, seed=seed)
 galaxies, codes = R.load_codes(run_path, data_path)
 clusters = C.read_clusters(run_path, galaxies[ID_COLUMN].to_numpy())
 names = [c for c in clusters.columns if c != ID_COLUMN]

@@ -30,7 +30,7 @@
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from IPython.display import Markdown, display
+from IPython.display import display
 from myst_nb import glue
 
 from helpers import artifacts, paths, plots, study, survey
@@ -60,11 +60,7 @@ similar_k = 6  # similar study galaxies shown per example
 seed = 42  # as chapter 4 (rebuilds its maps)
 
 # %%
-setup = study.setup(seed)
-data_path, run_path = paths.resolve(data_dir), paths.resolve(run_dir)
-source = artifacts.data_source(data_path)
-glue("data_source", source["description"], display=False)
-display(Markdown(f"**Data:** {source['description']}."))
+data_path, run_path, source = study.open_chapter(data_dir, run_dir, seed=seed)
 
 # %% [markdown]
 # ## The new images
@@ -96,7 +92,7 @@ print(f"new images: {len(survey.list_images(image_dir))} in {paths.relative(imag
 # %%
 # NBVAL_IGNORE_OUTPUT
 summary = survey.featurize(run_path, image_dir, run_path / "new_codes", scheduler=scheduler,
-                           workers=workers, shard_size=shard_size, overwrite=True)
+                           workers=workers, shard_size=shard_size, overwrite=True, progress=None)
 new = survey.read_codes(run_path / "new_codes")
 new_codes = new.drop(columns=ID_COLUMN).to_numpy(np.float32)
 print(f"{len(new)} new codes from {summary['shards']} shards on {summary['workers']} worker(s); "
@@ -207,7 +203,7 @@ for r, (i, neighbours, sim) in enumerate(zip(examples, rows, sims, strict=True))
     axes[r, 0].set_ylabel(result["predicted"].iloc[i].replace(": ", ":\n"), rotation=0, ha="right",
                           va="center", fontsize=7)
 fig.subplots_adjust(left=0.16, wspace=0.05, hspace=0.3)
-plt.show()
+plots.show_photo(fig)
 
 # %%
 # NBVAL_IGNORE_OUTPUT

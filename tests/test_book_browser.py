@@ -437,6 +437,7 @@ def check_maps(browser, url: str, maps: dict, expected_points: dict | None = Non
 # --- a small book of our own with two maps -------------------------------------------------
 
 MINI_POINTS = {"galaxy-map": 300, "second-map": 40}
+BOOK_MAP = "galaxy-map"  # drawn with map_html(bokehjs="book"): helpers.sphinx_maps loads BokehJS
 # Two faults of the Jupyter Book 1.x stack that log errors on every page of a fresh visit:
 # Sphinx 7.4 writes sphinx-thebe's inline config script twice (it compares the script's file
 # name None with ''), so `const THEBE_JS_URL` is declared twice (a SyntaxError); and
@@ -472,8 +473,9 @@ def write_minimal_book(root: Path) -> None:
         layout = galaxy_map(points, ["label", "k-means k=8 (PCA-7)", "HDBSCAN (t-SNE)"],
                             thumbnail_uris(images, size=48), palettes={"label": LABEL_COLORS},
                             title=f"{n} random galaxies")
+        mode = "book" if element_id == BOOK_MAP else "inline"  # one of each on the page
         outputs.append(nbformat.v4.new_output("display_data", data={
-            "text/html": map_html(layout, element_id=element_id),
+            "text/html": map_html(layout, element_id=element_id, bokehjs=mode),
             "text/plain": "<IPython.core.display.HTML object>"}))
     nb = nbformat.v4.new_notebook(metadata={
         "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
@@ -497,14 +499,35 @@ def minimal_book(tmp_path_factory) -> Iterator[tuple[Path, str, Path]]:
 
 # --- the tests -----------------------------------------------------------------------------
 
+def bokehjs_scripts(html_file: Path) -> list[str]:
+    """The BokehJS files a rendered page loads with <script src> (helpers.sphinx_maps adds them)."""
+    return [src.split("?")[0] for src in re.findall(r'<script[^>]*\bsrc="([^"]+)"', html_file.read_text())
+            if "/bokeh-" in src and src.split("?")[0].endswith(".min.js")]
+
+
+def check_bokehjs_only_where_maps_are(html_dir: Path, pages, maps: dict) -> None:
+    """Map pages load BokehJS from the book's own _static (and the files are there); others don't."""
+    for page in pages:
+        scripts = bokehjs_scripts(html_dir / page.html)
+        if page.html in maps:
+            assert [s.rsplit("/", 1)[1] for s in scripts] == ["bokeh.min.js", "bokeh-widgets.min.js"], \
+                (page.html, scripts)
+            for src in scripts:
+                assert "://" not in src and (html_dir / page.html).parent.joinpath(src).resolve().is_file(), src
+        else:
+            assert not scripts, f"{page.html} loads BokehJS but has no map: {scripts}"
+
+
 def test_map_renders_in_minimal_book(browser, minimal_book):
-    """Two maps on one page (BokehJS inlined twice, loaded once) work, without the chapters."""
+    """Two maps on one page work without the chapters: one made for the book (BokehJS served by
+    helpers.sphinx_maps from _static), one self-contained (its inline BokehJS then skipped)."""
     html_dir, url, source = minimal_book
     pages = book_pages(source)
     failures = check_book(browser, url, pages)
     assert not failures, "problems in the small book:\n" + "\n".join(failures)
     maps = find_maps(html_dir, pages)
     assert maps == {"maps.html": list(MINI_POINTS)}, maps
+    check_bokehjs_only_where_maps_are(html_dir, pages, maps)
     check_maps(browser, url, maps, MINI_POINTS)
 
 
@@ -526,4 +549,5 @@ def test_reference_book_has_a_working_interactive_map(browser, reference_book):
     assert maps, ("no page of the book has an interactive map (the output of "
                   "helpers.interactive.map_html); pages checked: "
                   + ", ".join(p.html for p in pages))
+    check_bokehjs_only_where_maps_are(html_dir, pages, maps)
     check_maps(browser, url, maps)

@@ -39,7 +39,7 @@ def make_points(n: int = 60, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
 
 
 def decode(uri: str) -> Image.Image:
-    prefix = "data:image/jpeg;base64,"
+    prefix = "data:image/webp;base64,"
     assert uri.startswith(prefix), uri[:40]
     return Image.open(io.BytesIO(base64.b64decode(uri[len(prefix):], validate=True)))
 
@@ -88,9 +88,18 @@ def test_thumbnails_decode_to_the_requested_size_and_keep_the_colours():
         assert len(uris) == 3
         for uri, colour in zip(uris, [(255, 0, 0), (0, 0, 255), (128, 128, 128)], strict=True):
             thumb = decode(uri)
-            assert thumb.format == "JPEG" and thumb.size == (size, size) and thumb.mode == "RGB"
+            assert thumb.format == "WEBP" and thumb.size == (size, size) and thumb.mode == "RGB"
             mean = np.asarray(thumb, float).reshape(-1, 3).mean(axis=0)
             assert np.abs(mean - colour).max() < 12, (size, colour, mean)
+
+
+def test_jpeg_thumbnails_on_request_and_webp_is_smaller():
+    _, images = make_points(6)
+    jpeg, webp = thumbnail_uris(images, format="jpeg"), thumbnail_uris(images)
+    assert all(u.startswith("data:image/jpeg;base64,") for u in jpeg)
+    thumb = Image.open(io.BytesIO(base64.b64decode(jpeg[0].split(",", 1)[1])))
+    assert thumb.format == "JPEG" and thumb.size == (48, 48)
+    assert sum(map(len, webp)) < sum(map(len, jpeg))
 
 
 def test_thumbnails_are_deterministic_and_quality_changes_the_bytes():
@@ -106,6 +115,7 @@ def test_thumbnails_are_deterministic_and_quality_changes_the_bytes():
     (np.zeros((2, 8, 8, 4), np.uint8), {}, r"\(N, H, W, 3\)"),
     (np.zeros((2, 8, 8, 3), np.uint8), {"size": 0}, "size"),
     (np.zeros((2, 8, 8, 3), np.uint8), {"quality": 101}, "quality"),
+    (np.zeros((2, 8, 8, 3), np.uint8), {"format": "gif"}, "format must be one of"),
 ])
 def test_thumbnails_reject_bad_input(images, kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -132,7 +142,7 @@ def test_every_colouring_is_in_the_embedded_document():
         assert len(data[f"color_{i}"]) == len(points), name
     assert data["color"] == data["color_0"]  # the first colouring is shown at first
     assert data["gid"] == [str(g) for g in points["GalaxyID"]]
-    assert len(data["img"]) == len(points) and data["img"][0].startswith("data:image/jpeg;base64,")
+    assert len(data["img"]) == len(points) and data["img"][0].startswith("data:image/webp;base64,")
 
     # the caller's palette for "label"; the noise cluster grey; other clusters distinct colours
     assert data["color_0"] == [LABEL_COLORS[lab] for lab in points["label"]]
@@ -185,6 +195,24 @@ def test_map_html_is_self_contained():
     # every model id derives from the element id (two maps on one page do not collide)
     ids = set(re.findall(r'"id":"([^"]+)"', fragment))
     assert ids and all(i.startswith("map-1-") for i in ids), sorted(ids)[:5]
+
+
+def test_book_maps_leave_bokehjs_to_the_sphinx_extension():
+    from helpers.interactive import BOOK_MARKER, bokehjs_files
+
+    points, _ = make_points(10)
+    layout = galaxy_map(points, ["label"])
+    inline = map_html(layout, element_id="map-1")
+    book = map_html(layout, element_id="map-1", bokehjs="book")
+    assert BOOK_MARKER in book and BOOK_MARKER not in inline
+    assert "/* BEGIN bokeh.min.js */" not in book and len(book) < len(inline) - 1_000_000
+    assert embedded_item(book, "map-1") == embedded_item(inline, "map-1")  # the same map
+    assert re.search(r"<script[^>]*\bsrc=", book) is None  # the page loads BokehJS, not the map
+    files = bokehjs_files()
+    assert [name.rsplit("/", 1)[1] for name, _ in files] == ["bokeh.min.js", "bokeh-widgets.min.js"]
+    assert all(path.stat().st_size > 100_000 for _, path in files)
+    with pytest.raises(ValueError, match="bokehjs must be 'inline'"):
+        map_html(layout, bokehjs="cdn")
 
 
 def test_a_second_colouring_changes_nothing_in_the_first():

@@ -154,8 +154,11 @@ def test_rerunning_a_chapter_removes_what_it_and_later_chapters_wrote(sandbox):
     run_dir.mkdir(parents=True)
     for name in ("labels.parquet", "model.safetensors", "model.json", "features.parquet"):
         (run_dir / name).write_text("old")
+    (run_dir / "new_codes" / "_bad").mkdir(parents=True)  # chapter 7's featurize output folder
+    (run_dir / "new_codes" / "part-00000.parquet").write_text("old")
     (run_dir / "metrics.json").write_text(json.dumps({"labels": {"galaxies": 3}, "train": {}, "features": {}}))
     removed = runner.clear_downstream(profile, "02_train_resnet34")
-    assert sorted(removed) == ["features.parquet", "model.json", "model.safetensors"]
+    assert sorted(removed) == ["features.parquet", "model.json", "model.safetensors", "new_codes"]
+    assert not (run_dir / "new_codes").exists()
     assert (run_dir / "labels.parquet").exists()
     assert json.loads((run_dir / "metrics.json").read_text()) == {"labels": {"galaxies": 3}}

@@ -19,8 +19,11 @@ In a notebook cell::
                         title="t-SNE of the ResNet34 features")
     HTML(map_html(layout))
 
-:func:`map_html` writes BokehJS itself (inline, about 1.6 MB) and is deterministic: the same
-inputs give the same bytes in any process, so the output can be committed in a notebook.
+:func:`map_html` is deterministic: the same inputs give the same bytes in any process, so the
+output can be committed in a notebook. By default it writes BokehJS itself (inline, about
+1.6 MB), so the fragment works anywhere; ``map_html(layout, bokehjs="book")`` leaves it out for a
+page of the Jupyter Book, where the ``helpers.sphinx_maps`` extension (``_config.yml``) serves
+BokehJS from the book's ``_static`` folder to the pages that hold a map, and to no others.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import html
 import io
 import json
 import re
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -37,7 +41,7 @@ import numpy as np
 if TYPE_CHECKING:  # pandas and bokeh are imported when used: importing this module stays fast
     import pandas as pd
 
-__all__ = ["NOISE_COLOR", "MISSING", "galaxy_map", "map_html", "thumbnail_uris"]
+__all__ = ["NOISE_COLOR", "MISSING", "bokehjs_files", "galaxy_map", "map_html", "thumbnail_uris"]
 
 #: Colour of the noise cluster (HDBSCAN/DBSCAN's ``-1``, or a category named "noise").
 NOISE_COLOR = "#c8c8c8"
@@ -53,18 +57,23 @@ def _is_noise(category: str) -> bool:
 
 
 _REQUIRED = ("x", "y", "GalaxyID")
+_FORMATS = {"webp": "WEBP", "jpeg": "JPEG"}
+#: Attribute that marks a map whose page must load BokehJS (read by helpers.sphinx_maps).
+BOOK_MARKER = 'data-bokehjs="book"'
 _ID = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 
 
-def thumbnail_uris(images: np.ndarray, size: int = 48, quality: int = 85) -> list[str]:
-    """JPEG ``data:`` URIs of ``size`` x ``size`` thumbnails, one per image (deterministic bytes).
+def thumbnail_uris(images: np.ndarray, size: int = 48, quality: int = 80,
+                   format: str = "webp") -> list[str]:  # noqa: A002 (Pillow's name)
+    """``data:`` URIs of ``size`` x ``size`` thumbnails, one per image (deterministic bytes).
 
     ``images`` is a uint8 array (N, H, W, 3), e.g. the galaxy cutouts; each is resized with
-    Pillow (Lanczos) and encoded as a baseline JPEG of the given quality.
+    Pillow (Lanczos) and encoded as WebP (default: a 48 px galaxy is about 240 bytes, a quarter
+    of a JPEG of the same look, whose headers alone take 600) or as a baseline ``"jpeg"``.
 
     >>> uris = thumbnail_uris(np.zeros((2, 64, 64, 3), np.uint8), size=16)
     >>> len(uris), uris[0][:23]
-    (2, 'data:image/jpeg;base64,')
+    (2, 'data:image/webp;base64,')
     """
     from PIL import Image
 
@@ -78,14 +87,18 @@ def thumbnail_uris(images: np.ndarray, size: int = 48, quality: int = 85) -> lis
     if isinstance(quality, bool) or not isinstance(quality, int | np.integer) \
             or not 1 <= quality <= 95:
         raise ValueError(f"quality must be an integer from 1 to 95, got {quality!r}")
+    if format not in _FORMATS:
+        raise ValueError(f"format must be one of {sorted(_FORMATS)}, got {format!r}")
+    options = ({"quality": int(quality), "method": 6} if format == "webp" else
+               {"quality": int(quality), "optimize": False, "progressive": False})
     uris = []
     for image in images:
         thumb = Image.fromarray(np.ascontiguousarray(image), "RGB")
         if thumb.size != (size, size):
             thumb = thumb.resize((int(size), int(size)), Image.Resampling.LANCZOS)
         buffer = io.BytesIO()
-        thumb.save(buffer, format="JPEG", quality=int(quality), optimize=False, progressive=False)
-        uris.append("data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii"))
+        thumb.save(buffer, format=_FORMATS[format], **options)
+        uris.append(f"data:image/{format};base64," + base64.b64encode(buffer.getvalue()).decode("ascii"))
     return uris
 
 
@@ -346,13 +359,29 @@ def _bundle_script(js: str, guard: str) -> str:
             ".call(window);</script>")
 
 
-def map_html(layout, *, element_id: str = "galaxy-map") -> str:
-    """A self-contained, deterministic HTML fragment showing ``layout`` (BokehJS inline).
+def bokehjs_files() -> list[tuple[str, Path]]:
+    """BokehJS (core, widgets) of the installed bokeh: ``(name in the book's _static, path)``.
+
+    >>> [name for name, _ in bokehjs_files()][0].startswith("bokeh-")
+    True
+    """
+    import bokeh
+    from bokeh.util.paths import bokehjs_path
+
+    folder = Path(bokehjs_path()) / "js"
+    return [(f"bokeh-{bokeh.__version__}/{name}", folder / name)
+            for name in ("bokeh.min.js", "bokeh-widgets.min.js")]
+
+
+def map_html(layout, *, element_id: str = "galaxy-map", bokehjs: str = "inline") -> str:
+    """A deterministic HTML fragment showing ``layout``.
 
     Show it in a notebook with ``IPython.display.HTML(map_html(layout))``; the rendered book
-    passes it through. BokehJS (core and widgets, from the installed bokeh, no CDN) is
-    included and skipped when the page already has this version loaded; the plot's document
-    is embedded as JSON with ids that depend only on the inputs and ``element_id``.
+    passes it through. The plot's document is embedded as JSON with ids that depend only on
+    the inputs and ``element_id``. ``bokehjs``: ``"inline"`` writes BokehJS (core and widgets,
+    from the installed bokeh, no CDN; skipped when the page already has this version loaded),
+    so the fragment works on its own; ``"book"`` leaves it out (1.6 MB less) and marks the map
+    so that the ``helpers.sphinx_maps`` Sphinx extension loads BokehJS on that book page.
 
     >>> import pandas as pd
     >>> pts = pd.DataFrame({"x": [0.0, 1.0], "y": [1.0, 0.0], "GalaxyID": [7, 8],
@@ -361,6 +390,8 @@ def map_html(layout, *, element_id: str = "galaxy-map") -> str:
     >>> fragment.count('<div id="demo-map"'), fragment == map_html(galaxy_map(pts, ["label"]),
     ...                                                             element_id="demo-map")
     (1, True)
+    >>> len(map_html(galaxy_map(pts, ["label"]), bokehjs="book")) < len(fragment) // 50
+    True
     """
     import bokeh
     from bokeh.embed import json_item
@@ -369,15 +400,23 @@ def map_html(layout, *, element_id: str = "galaxy-map") -> str:
     if not isinstance(element_id, str) or not _ID.fullmatch(element_id):
         raise ValueError(f"element_id must be a letter followed by letters, digits, '-' or '_' "
                          f"(an HTML id), got {element_id!r}")
+    if bokehjs not in ("inline", "book"):
+        raise ValueError(f"bokehjs must be 'inline' (self-contained) or 'book' (loaded by the "
+                         f"helpers.sphinx_maps extension), got {bokehjs!r}")
     item = _renumber_ids(json_item(layout, element_id), element_id)
     version = bokeh.__version__
-    core, widgets = Resources(mode="inline", components=["bokeh", "bokeh-widgets"]).js_raw[:2]
     bokeh_js = f'(window.Bokeh&&window.Bokeh["{version}"])'
-    parts = [
-        f"<!-- galaxy map: Bokeh {version}, BokehJS inline (no network needed) -->",
-        _bundle_script(core, bokeh_js),
-        _bundle_script(widgets, f"!{bokeh_js}||{bokeh_js}.Widgets"),
-        f'<div id="{element_id}" class="galaxy-map" style="min-height:40px"></div>',
+    if bokehjs == "inline":
+        core, widgets = Resources(mode="inline", components=["bokeh", "bokeh-widgets"]).js_raw[:2]
+        parts = [f"<!-- galaxy map: Bokeh {version}, BokehJS inline (no network needed) -->",
+                 _bundle_script(core, bokeh_js),
+                 _bundle_script(widgets, f"!{bokeh_js}||{bokeh_js}.Widgets"),
+                 f'<div id="{element_id}" class="galaxy-map" style="min-height:40px"></div>']
+    else:
+        parts = [f"<!-- galaxy map: Bokeh {version}, BokehJS from the book (helpers.sphinx_maps) -->",
+                 f'<div id="{element_id}" class="galaxy-map" {BOOK_MARKER} '
+                 'style="min-height:40px"></div>']
+    parts += [
         f'<script type="application/json" id="{element_id}-item">{_script_json(item)}</script>',
         "<script>(function(){"
         f'var s=document.currentScript,id="{element_id}";'
@@ -385,7 +424,8 @@ def map_html(layout, *, element_id: str = "galaxy-map") -> str:
         'if(!el||el.id!==id){el=document.getElementById(id);'
         'data=document.getElementById(id+"-item");}'
         f'var bk=window.Bokeh&&(window.Bokeh["{version}"]||window.Bokeh);'
-        'if(!bk){console.warn("galaxy map: BokehJS did not load");return;}'
+        'if(!bk){console.warn("galaxy map: BokehJS did not load");'
+        'el.textContent="The interactive map needs BokehJS, which this page did not load.";return;}'
         "if(el.childElementCount){return;}"  # already embedded (the output shown twice)
         "bk.embed.embed_item(JSON.parse(data.textContent),el);"
         "})();</script>",

@@ -201,7 +201,7 @@ ARTIFACTS: dict[str, tuple[str, tuple[str, ...]]] = {  # chapter -> (metrics.jso
     "04_reduce": ("reduce", ("embeddings.parquet",)),
     "05_cluster": ("cluster", ("clusters.parquet",)),
     "06_compare": ("compare", ()),
-    "07_new_galaxies": ("new", ("new_galaxies.parquet",)),
+    "07_new_galaxies": ("new", ("new_galaxies.parquet", "new_codes")),
 }
 
 
@@ -215,7 +215,10 @@ def clear_downstream(profile: Profile, first: str) -> list[str]:
     for stem in later:
         for name in ARTIFACTS.get(stem, ("", ()))[1]:
             path = profile.run_dir / name
-            if path.exists():
+            if path.is_dir():  # a featurize output folder
+                shutil.rmtree(path)
+                removed.append(name)
+            elif path.exists():
                 path.unlink()
                 removed.append(name)
         (profile.run_dir / "notebooks" / f"{stem}.ipynb").unlink(missing_ok=True)

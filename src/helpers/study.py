@@ -1,4 +1,5 @@
-"""What every chapter does first: seeds, thread counts, plot style, display options.
+"""What every chapter does first: seeds, thread counts, plot style, display options, and the
+banner saying where the chapter's data come from (:func:`open_chapter`).
 
 >>> info = setup(seed=1)
 >>> info["seed"]
@@ -9,6 +10,8 @@ from __future__ import annotations
 
 import os
 import random
+from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -18,13 +21,10 @@ from helpers import paths
 
 def _inline_figures() -> None:
     """In a notebook kernel, draw figures inline even if MPLBACKEND (e.g. Agg) is set."""
-    try:
+    if _in_kernel():
         from IPython import get_ipython
-    except ImportError:
-        return
-    shell = get_ipython()
-    if shell is not None and getattr(shell, "kernel", None) is not None:
-        shell.run_line_magic("matplotlib", "inline")
+
+        get_ipython().run_line_magic("matplotlib", "inline")
 
 
 def setup(seed: int = 42, threads: int | None = None) -> dict:
@@ -50,3 +50,43 @@ def setup(seed: int = 42, threads: int | None = None) -> dict:
     pd.set_option("display.max_columns", 20)
     pd.set_option("display.width", 120)
     return {"seed": seed, "threads": threads}
+
+
+class Chapter(NamedTuple):
+    data_path: Path  # the data folder (Kaggle layout), resolved
+    run_path: Path  # the run's artifact folder, resolved
+    source: dict  # helpers.artifacts.data_source: kind ("mock"/"real") and a description
+
+
+def open_chapter(data_dir: str | Path, run_dir: str | Path, *, seed: int = 42,
+                 note: str | None = None) -> Chapter:
+    """The first cell of every chapter: :func:`setup`, resolve the folders, say whose data.
+
+    Glues ``data_source`` (the book's pages quote it) and, in a notebook, shows the banner
+    "**Data:** <mock or real, and from where>." followed by ``note`` (Markdown) when given.
+
+    >>> chapter = open_chapter("data/synthetic/demo", "data/processed/demo", seed=1)
+    >>> chapter.run_path.name, chapter.source["kind"] in ("mock", "real")
+    ('demo', True)
+    """
+    from helpers import artifacts
+
+    setup(seed)
+    data_path, run_path = paths.resolve(data_dir), paths.resolve(run_dir)
+    source = artifacts.data_source(data_path)
+    if _in_kernel():
+        from IPython.display import Markdown, display
+        from myst_nb import glue
+
+        glue("data_source", source["description"], display=False)
+        display(Markdown(f"**Data:** {source['description']}." + (f" {note}" if note else "")))
+    return Chapter(data_path, run_path, source)
+
+
+def _in_kernel() -> bool:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
