@@ -84,9 +84,11 @@ def test_local_cluster_gives_the_same_codes_and_survives_a_killed_worker(run_dir
             killed.append(workers[0].pid)
 
     out = tmp_path / "dask"
+    before = dict(os.environ)
     summary = survey.featurize(run_dir, images, out, workers=2, shard_size=SHARD,
                                progress=kill_a_worker_once)
     assert killed, "no Dask worker process was found to kill"
+    assert dict(os.environ) == before  # not even the restarted worker's variables are left
     assert summary["files"] == summary["shards"] and summary["bad"] == 2
     a, b = survey.read_codes(reference), survey.read_codes(out)
     assert a["GalaxyID"].tolist() == b["GalaxyID"].tolist()
@@ -99,9 +101,12 @@ def test_workers_run_without_dasks_slow_malloc_setting_and_other_clusters_are_to
     """Dask's nannies set MALLOC_TRIM_THRESHOLD_, which cost the forward pass 30-40% here."""
     from distributed import Client, LocalCluster
 
+    before = dict(os.environ)
     with survey.local_cluster(1, 2) as cluster, Client(cluster) as client:
         env = client.run(lambda: {k: os.environ.get(k) for k in (survey.SLOW_MALLOC, "OMP_NUM_THREADS")})
+        assert dict(os.environ) == before  # the nanny's variables are not left in this process
     assert list(env.values()) == [{survey.SLOW_MALLOC: None, "OMP_NUM_THREADS": "2"}]
+    assert dict(os.environ) == before
 
     messages = []
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None,

@@ -22,7 +22,8 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -271,55 +272,77 @@ def worker_environ(threads: int) -> dict[str, str]:
             "OPENBLAS_NUM_THREADS": "1"}
 
 
-def local_cluster(workers: int, threads: int):
+def restore_environ(saved: dict[str, str]) -> None:
+    """Make ``os.environ`` equal to ``saved`` again (variables added since are removed)."""
+    for key in [k for k in os.environ if k not in saved]:
+        del os.environ[key]
+    for key, value in saved.items():
+        if os.environ.get(key) != value:
+            os.environ[key] = value
+
+
+@contextmanager
+def local_cluster(workers: int, threads: int) -> Iterator:
     """A ``distributed.LocalCluster`` of ``workers`` processes, one task at a time each, for torch.
 
     The sampling profiler (it wakes every 10 ms in each worker and slowed the forward pass
-    measurably here) is off, and the workers' environment is :func:`worker_environ`.
+    measurably here) is off, and the workers' environment is :func:`worker_environ`. A Dask
+    nanny writes its workers' environment into *this* process's ``os.environ`` before it spawns
+    one (and leaves it there: Dask's defaults would give every later subprocess, such as a
+    notebook kernel, ``OMP_NUM_THREADS=1`` and the slow malloc setting); the caller's
+    environment is given back once the cluster is up and again when it closes.
     """
     import dask
     from distributed import LocalCluster
 
+    saved = dict(os.environ)
     env = worker_environ(threads)
-    with dask.config.set({"distributed.worker.profile.enabled": False,
-                          "distributed.nanny.pre-spawn-environ": env}):
-        return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                            dashboard_address=None, silence_logs=40, env=env)
+    try:
+        with dask.config.set({"distributed.worker.profile.enabled": False,
+                              "distributed.nanny.pre-spawn-environ": env}):
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                   dashboard_address=None, silence_logs=40, env=env)
+        restore_environ(saved)
+        with cluster:
+            yield cluster
+    finally:
+        restore_environ(saved)
 
 
 def _on_dask(run_dir, todo, out_dir, scheduler, workers, layer, batch_size, say, t0,
              threads) -> list[dict]:
-    from distributed import Client, as_completed
+    from distributed import Client
 
-    cluster = None
-    if scheduler:
-        client = Client(scheduler)
-    else:
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-        n = workers or cores or 1
-        threads = threads or max(1, (cores or 1) // n)
-        cluster = local_cluster(n, threads)
-        client = Client(cluster)
-    try:
-        futures = [client.submit(featurize_shard, str(run_dir), s, str(out_dir), layer=layer,
-                                 batch_size=batch_size, threads=threads, pure=False,
-                                 key=f"featurize-{s.index}-{time.time_ns()}")
-                   for s in todo]
-        reports, warned = [], False
-        for future in as_completed(futures):
-            reports.append(future.result())
-            if reports[-1].get("malloc_trim") and not warned:
-                warned = True
-                say(f"[featurize] note: the workers run with {SLOW_MALLOC}="
-                    f"{reports[-1]['malloc_trim']} (Dask's nanny default), which slowed the forward "
-                    "pass 30-40% in our benchmark; start them with the dask config "
-                    "distributed.nanny.pre-spawn-environ without it (see README, survey scale)")
-            _progress(say, reports, len(todo), t0)
-        return reports
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+    with ExitStack() as stack:
+        if scheduler:
+            client = stack.enter_context(Client(scheduler))
+        else:
+            cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+            n = workers or cores or 1
+            threads = threads or max(1, (cores or 1) // n)
+            client = stack.enter_context(Client(stack.enter_context(local_cluster(n, threads))))
+        return _run_shards(client, run_dir, todo, out_dir, layer, batch_size, say, t0, threads)
+
+
+def _run_shards(client, run_dir, todo, out_dir, layer, batch_size, say, t0, threads) -> list[dict]:
+    """One task per shard on ``client``; reports in the order the shards finish."""
+    from distributed import as_completed
+
+    futures = [client.submit(featurize_shard, str(run_dir), s, str(out_dir), layer=layer,
+                             batch_size=batch_size, threads=threads, pure=False,
+                             key=f"featurize-{s.index}-{time.time_ns()}")
+               for s in todo]
+    reports, warned = [], False
+    for future in as_completed(futures):
+        reports.append(future.result())
+        if reports[-1].get("malloc_trim") and not warned:
+            warned = True
+            say(f"[featurize] note: the workers run with {SLOW_MALLOC}="
+                f"{reports[-1]['malloc_trim']} (Dask's nanny default), which slowed the forward "
+                "pass 30-40% in our benchmark; start them with the dask config "
+                "distributed.nanny.pre-spawn-environ without it (see README, survey scale)")
+        _progress(say, reports, len(todo), t0)
+    return reports
 
 
 def _merge_bad(out_dir: Path) -> pd.DataFrame:
