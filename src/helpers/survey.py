@@ -39,6 +39,7 @@ BAD_DIR = "_bad"  # one record per shard, merged into BAD_IMAGES
 PART = "part-{:05d}.parquet"
 MANIFEST_VERSION = 1
 PLACES = ("image_dir", "run_dir")  # where the inputs were: moving them does not change the codes
+SLOW_MALLOC = "MALLOC_TRIM_THRESHOLD_"  # Dask's nanny default; see worker_environ
 
 _MODELS: dict[tuple[str, str], tuple] = {}  # per worker process: (run_dir, weights sha) -> (net, config)
 
@@ -251,9 +252,6 @@ def _progress(say, reports: list[dict], total: int, t0: float) -> None:
     n = sum(r["galaxies"] for r in reports)
     rate = n / max(time.perf_counter() - t0, 1e-9)
     say(f"[featurize] {len(reports)}/{total} shards, {n} galaxies, {rate:.0f} img/s")
-
-
-SLOW_MALLOC = "MALLOC_TRIM_THRESHOLD_"
 
 
 def worker_environ(threads: int) -> dict[str, str]:
