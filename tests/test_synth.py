@@ -1,5 +1,6 @@
 """Tests of the mock Galaxy Zoo generator (helpers.synth): layout, tree sums, determinism,
-atomicity, parameter errors and a cheap realism check. Small n throughout."""
+atomicity, parameter errors, the continuum of drawn parameters and votes that follow the image.
+Small n throughout (the image statistics against real cutouts are in test_realism.py)."""
 
 from __future__ import annotations
 
@@ -180,10 +181,10 @@ def test_vote_model_agreement_many() -> None:
     assert 0.7 <= agreement <= 0.97, agreement
 
 
-def _elongation(path: Path) -> float:
+def _elongation(img: np.ndarray) -> float:
     """1 - minor/major axis from the second moments of the central object's isophote mask."""
-    with Image.open(path) as im:
-        a = np.asarray(im.convert("L").filter(ImageFilter.GaussianBlur(3)), float)[112:312, 112:312]
+    im = Image.fromarray(img).convert("L").filter(ImageFilter.GaussianBlur(3))
+    a = np.asarray(im, float)[112:312, 112:312]
     bg = np.median(a)
     w = (a > bg + 0.2 * (a.max() - bg)).astype(float)
     y, x = np.mgrid[: w.shape[0], : w.shape[1]]
@@ -196,22 +197,78 @@ def _elongation(path: Path) -> float:
     return float(1 - np.sqrt(ev[0] / ev[1]))
 
 
-def test_edge_on_more_elongated_than_round(tmp_path: Path) -> None:
-    # pick galaxies by their drawn truth (cheap), then draw just those
+def _clean(t: dict) -> dict:
+    """The same galaxy alone in its frame (no field sources, companions or trails)."""
+    return {**t, "n_field": 0, "n_stars": 0, "companion": False, "trail": False}
+
+
+def test_edge_on_more_elongated_than_round() -> None:
+    # pick galaxies by their drawn truth (cheap), then draw just those, alone in the frame
     edge, rnd = [], []
     for i in range(600):
         t = synth._draw_truth(synth._seeds(1, 0, i)[0], 100_000 + i, "train")
-        if t["companion"] or t["n_stars"] or t["trail"]:  # keep the moments clean
-            continue
         if t["true_label"].startswith("edge-on") and len(edge) < 4:
-            edge.append(i)
+            edge.append(t)
         elif t["true_label"] == "round: completely round" and len(rnd) < 4:
-            rnd.append(i)
-    for i in edge + rnd:
-        synth._make_one(1, 0, i, 100_000 + i, tmp_path)
-    e = [_elongation(tmp_path / f"{100_000 + i}.jpg") for i in edge]
-    r = [_elongation(tmp_path / f"{100_000 + i}.jpg") for i in rnd]
+            rnd.append(t)
+    rng = np.random.default_rng(0)
+    e = [_elongation(synth._draw_galaxy(_clean(t), rng)) for t in edge]
+    r = [_elongation(synth._draw_galaxy(_clean(t), rng)) for t in rnd]
     assert np.median(e) > 0.5 > np.median(r), (e, r)
+
+
+@pytest.fixture(scope="module")
+def truths() -> pd.DataFrame:
+    """2,000 drawn truths (no images: fast)."""
+    return pd.DataFrame([synth._draw_truth(synth._seeds(99, 0, i)[0], 100_000 + i, "train")
+                         for i in range(2000)])
+
+
+def test_inclinations_cover_the_range(truths: pd.DataFrame) -> None:
+    inc = np.sort(truths.loc[truths["family"] == "disk", "inclination_deg"].to_numpy())
+    assert inc[0] < 5 and inc[-1] > 88
+    assert np.diff(inc).max() < 3.0  # no gap (the old generator skipped 72-82 degrees)
+    edge = truths["true_label"].str.startswith("edge-on")
+    assert truths.loc[edge, "inclination_deg"].min() == pytest.approx(synth.EDGE_ON_DEG, abs=0.5)
+
+
+def test_classes_overlap(truths: pd.DataFrame) -> None:
+    """Colour, bulge fraction, arm strength and axis ratio are continua shared by the classes."""
+    sph = truths[truths["family"] == "spheroid"]
+    spiral = truths[truths["true_label"] == "disk: spiral"]
+    plain = truths[truths["true_label"] == "disk: no spiral"]
+    # red spirals and blue spheroids exist: the colour ranges overlap widely
+    assert spiral["redness"].quantile(0.9) > sph["redness"].quantile(0.2)
+    assert sph["redness"].quantile(0.1) < spiral["redness"].quantile(0.6)
+    # bulge fractions overlap between disks and spheroids
+    assert truths.loc[truths["family"] == "disk", "bulge_to_total"].max() > sph["bulge_to_total"].min()
+    # arms from barely visible to grand design, and weak arms in "no spiral" disks
+    assert spiral["arm_strength"].min() < synth.SPIRAL_ARMS + 0.03
+    assert spiral["arm_strength"].max() > 0.6
+    assert (plain["arm_strength"].between(0.03, synth.SPIRAL_ARMS)).mean() > 0.2
+    assert spiral["flocculence"].min() < 0.1 and spiral["flocculence"].max() > 0.8
+    # roundness classes split one continuous axis-ratio distribution
+    q = np.sort(sph["axis_ratio"].to_numpy())
+    assert np.diff(q).max() < 0.05
+    # observation nuisances vary per galaxy
+    for c in ("sky_sigma", "psf_fwhm", "peak_display", "stretch", "sky_level"):
+        assert truths[c].std() > 0.05 * abs(truths[c].mean()), c
+
+
+def test_votes_follow_what_the_image_shows() -> None:
+    """A galaxy seen small, blurred or faint draws more "smooth" votes than the same one seen well."""
+    for i in range(200):
+        t = synth._draw_truth(synth._seeds(4, 0, i)[0], 100_000 + i, "train")
+        if t["true_label"] == "disk: spiral" and t["arm_strength"] > 0.3:
+            break
+    sharp = {**_clean(t), "psf_fwhm": t["hlr"] / 6, "sky_sigma": 2.5, "peak_display": 150.0}
+    blurred = {**sharp, "psf_fwhm": t["hlr"] / 1.5, "sky_sigma": 9.0, "peak_display": 60.0}
+    rng = np.random.default_rng(0)
+    synth._draw_galaxy(sharp, rng)
+    synth._draw_galaxy(blurred, rng)
+    assert sharp["visibility"] > blurred["visibility"] + 0.2
+    assert synth._answer_probs(sharp)[1][1] > synth._answer_probs(blurred)[1][1] + 0.1  # featured
+    assert synth._answer_probs(sharp)[4][0] > synth._answer_probs(blurred)[4][0]  # spiral
 
 
 def test_parallel_generation_after_torch_started_its_threads(tmp_path):

@@ -9,36 +9,49 @@ built, so :func:`write_mock` writes a stand-in with exactly its layout::
     OUT/ground_truth.csv                   drawn class and structural parameters (mock only)
     OUT/mock.json                          generator, version, n, n_test, seed, label counts
 
-The model, per galaxy (all of it drawn from a per-galaxy random stream, see below):
+The model, per galaxy (all of it drawn from a per-galaxy random stream, see below). It is
+calibrated against the statistics of 2,000 real Kaggle cutouts (``data/reference/``, measured
+with :mod:`helpers.realism`): framing, brightness, stretch, sky, noise, colour and crowding
+follow their spread.
 
-1. **Truth.** A class is drawn with Galaxy-Zoo-like frequencies (:data:`CLASS_WEIGHTS`): round
-   ellipticals (completely round / in between / cigar, from the drawn axis ratio), edge-on disks
-   (rounded / boxy / no bulge), face-on-ish disks with or without spiral arms, and a few stars or
-   artifacts. Then the structure: Sersic bulge (n, half-light radius, axis ratio), bulge-to-total,
-   exponential disk (scale length, thickness, inclination, position angle), logarithmic spiral
-   arms (number 1-6, pitch angle, strength), bar, star-forming knots, ring, dust lane, an odd
-   feature, magnitude, seeing, sky noise, neighbour stars, companion galaxies, satellite trails.
+1. **Truth, a continuum.** A family is drawn (spheroid, disk, star or artifact) and then every
+   structural parameter from overlapping distributions: bulge-to-total (spheroids 0.6-1 with a
+   faint disk below 1, disks 0-0.9), intrinsic flattening, inclination over the whole 0-90
+   degree range (``cos i`` uniform), arm strength from invisible to grand design (weaker in
+   bulgier disks), pitch (tighter in bulgier disks), flocculence and lopsidedness of the arms,
+   bar, ring, dust lane, odd features, colours (red bulges and blue disks on average, with a
+   galaxy-wide scatter so that blue spheroids and red spirals exist). The label follows from
+   the parameters by the Galaxy Zoo reading of them: roundness from the apparent axis ratio,
+   edge-on above 78.5 degrees, spiral where the arms are stronger than 0.12, boxy or no bulge
+   from the bulge. The observation is drawn too: the framing (half-light radius as a fraction
+   of the image side, as the Kaggle cutouts are framed on each galaxy), the seeing relative to
+   the galaxy, the peak brightness and stretch of the display, sky level, noise (and how much
+   of it is correlated, as in cutouts resampled from coarser pixels), colour balance, and the
+   field: faint and bright stars and galaxies, companions, satellite trails.
 2. **Image.** Profiles come from GalSim (``Sersic``, ``InclinedExponential``, bars as flattened
    Sersics, boxy bulges as an X of two flattened Sersics), drawn without the pixel on a coarse
    160 px grid (2x oversampled, then binned, which integrates over the pixel). Arms, rings and
    dust lanes are numpy modulations of the GalSim disk in the deprojected disk plane
-   (``I ~ disk(r) * ((1 + cos(m (theta - ln r / tan(pitch)))) / 2) ** p``); knots, stars,
-   diffraction spikes and trails are point deposits. Each component has its own g, r, i colour
-   (red bulges, bluer disks, blue arms and knots); each band is convolved once with a GalSim
-   Moffat or Kolmogorov PSF (FFT in numpy), gets GalSim ``CCDNoise`` (sky + Poisson), and the
-   three bands become an 8-bit RGB image with the Lupton et al. (2004) asinh stretch, resampled
-   bicubically to 424x424 like the smooth Kaggle cutouts, then JPEG (quality 90).
+   (``I ~ disk(r) * ((1 + cos(m (theta - ln r / tan(pitch)) + phase noise)) / 2) ** p``, broken
+   into clumps by the flocculence); knots, field sources, spikes and trails are point deposits.
+   Each component has its own R, G, B weights. The three bands are convolved once with a GalSim
+   Moffat or Kolmogorov PSF (FFT in numpy), get correlated sky noise, and become display counts
+   with a hue-preserving asinh stretch (Lupton et al. 2004) anchored on the galaxy's bright
+   core; they are resampled bicubically to 424x424, get fine-grained noise and the sky level,
+   saturate to their own hue, and are saved as JPEG (quality 90).
 3. **Votes.** 30-50 simulated volunteers walk the Galaxy Zoo 2 tree (:mod:`helpers.schema`).
-   Each answers from probabilities set by the truth, blurred by visibility (size over seeing,
-   signal to noise, inclination, arm contrast) and by a per-volunteer temperature and guessing
-   rate. Fractions are counts over volunteers accumulated down the tree, so every tree sum holds
-   exactly (up to the 6-decimal rounding of the CSV).
+   Each answers from probabilities set by the truth, blurred by what the rendered image shows
+   (the galaxy's visible extent over the seeing and its contrast over the noise, measured on
+   the image before its noise: small, blurred, faint or low-contrast galaxies drift towards
+   "smooth" and "can't tell") and by a per-volunteer temperature and guessing rate. Fractions
+   are counts over volunteers accumulated down the tree, so every tree sum holds exactly (up
+   to the 6-decimal rounding of the CSV).
 
 Determinism: galaxy ``k`` of split ``s`` uses ``numpy.random.SeedSequence([seed, s, k])`` (one
-child stream each for truth, image and votes; GalSim's ``BaseDeviate`` is seeded from the image
-stream), and GalaxyIDs come from a fixed permutation of 100000-999999 drawn from ``seed``
-(training galaxies from its front, test galaxies from its back). So the output is byte-identical
-for any number of workers, and a galaxy keeps its ID and looks the same whatever ``n`` is.
+child stream each for truth, image and votes), and GalaxyIDs come from a fixed permutation of
+100000-999999 drawn from ``seed`` (training galaxies from its front, test galaxies from its
+back). So the output is byte-identical for any number of workers, and a galaxy keeps its ID and
+looks the same whatever ``n`` is.
 
 Sizes in ``ground_truth.csv`` are in pixels of the final 424 px image; angles in degrees.
 """
@@ -63,33 +76,19 @@ from helpers import schema
 from helpers.errors import ParameterError, UserError
 
 GENERATOR = "helpers.synth"
-VERSION = "1.0"
+VERSION = "2.0"
 
 FINE = schema.IMAGE_SIZE  # final image size (424)
 COARSE = 160  # drawing grid; resampled to FINE at the end
 OVERSAMPLE = 2  # analytic profiles are sampled 2x finer, then binned
 SCALE = FINE / COARSE  # final pixels per coarse pixel
 JPEG_QUALITY = 90
-ZERO_POINT = 28.5
-GAIN = 1.0  # counts per photo-electron  # r-band counts = 10 ** (-0.4 * (mag - ZERO_POINT))
+ZERO_POINT = 28.5  # r-band flux = 10 ** (-0.4 * (mag - ZERO_POINT)) (recorded in the truth)
 
-CLASS_WEIGHTS: dict[str, float] = {
-    "round: completely round": 0.12,
-    "round: in between": 0.25,
-    "round: cigar-shaped": 0.06,
-    "edge-on disk: rounded bulge": 0.06,
-    "edge-on disk: boxy bulge": 0.012,
-    "edge-on disk: no bulge": 0.04,
-    "disk: spiral": 0.33,
-    "disk: no spiral": 0.12,
-    "star or artifact": 0.015,
-}
+FAMILY_WEIGHTS: dict[str, float] = {"spheroid": 0.43, "disk": 0.555, "star": 0.015}
+EDGE_ON_DEG = 78.5  # disks seen beyond this inclination are labelled edge-on
+SPIRAL_ARMS = 0.12  # disks with stronger arms are labelled spiral
 ODD_FEATURES = schema.QUESTIONS[8].answers  # ring, lens or arc, disturbed, irregular, other, merger, dust lane
-
-# g, r, i flux per unit r flux of each component
-_RED = np.array([0.42, 1.0, 1.38])
-_DISK = np.array([0.66, 1.0, 1.18])
-_BLUE = np.array([1.0, 1.0, 0.86])
 
 _COL_INDEX = {c: i for i, c in enumerate(schema.COLUMNS)}
 _SERIES = ("train", "test")
@@ -114,81 +113,148 @@ def _galaxy_ids(seed: int, n: int, n_test: int) -> tuple[np.ndarray, np.ndarray]
     return train, test
 
 
-def _draw_truth(rng: np.random.Generator, galaxy_id: int, split: str) -> dict[str, Any]:
-    """Draw the class and structural parameters of one galaxy (coarse-pixel units inside)."""
-    labels = list(CLASS_WEIGHTS)
-    w = np.array(list(CLASS_WEIGHTS.values()))
-    label = labels[int(rng.choice(len(labels), p=w / w.sum()))]
-    t: dict[str, Any] = {
-        "GalaxyID": int(galaxy_id), "true_label": label, "split": split,
-        "kind": "galaxy", "r_mag": 0.0, "bulge_n": 0.0, "bulge_hlr": 0.0, "bulge_q": 1.0,
-        "bulge_to_total": 0.0, "boxy": False, "disk_scale": 0.0, "disk_h_over_r": 0.0,
-        "inclination_deg": 0.0, "position_angle_deg": float(rng.uniform(0, 180)),
-        "n_arms": 0, "pitch_deg": 0.0, "arm_strength": 0.0, "chirality": int(rng.choice([-1, 1])),
-        "bar": False, "bar_strength": 0.0, "n_knots": 0, "ring": False, "dust_lane": False,
-        "odd_feature": "", "companion": False, "companion_dist": 0.0, "n_stars": 0,
-        "trail": False, "psf_fwhm": 0.0, "psf_kind": "", "sky_sigma": 0.0,
-        "axis_ratio": 1.0, "hlr": 0.0, "snr": 0.0, "visibility": 0.0,
+def _colour(redness: Any) -> np.ndarray:
+    """R, G, B weights of a component of the given redness (about -0.3 blue to 1.1 red).
+
+    Chosen so that ``(R - G) / (R + G + B)`` runs from about 0 to 0.08 and
+    ``(B - G) / (R + G + B)`` from about +0.07 to -0.12, the range of the real cutouts.
+    An array of rednesses gives a (3, k) array.
+    """
+    r = np.asarray(redness, float)
+    return np.stack([0.99 + 0.3 * r, np.ones_like(r), 1.16 - 0.48 * r])
+
+
+def _empty_truth(galaxy_id: int, split: str) -> dict[str, Any]:
+    return {
+        "GalaxyID": int(galaxy_id), "true_label": "", "split": split, "family": "",
+        "kind": "galaxy", "r_mag": 0.0, "flux_r": 0.0, "bulge_n": 0.0, "bulge_hlr": 0.0,
+        "bulge_q": 1.0, "bulge_to_total": 0.0, "boxy": False, "disk_scale": 0.0,
+        "disk_h_over_r": 0.0, "inclination_deg": 0.0, "position_angle_deg": 0.0,
+        "n_arms": 0, "pitch_deg": 0.0, "arm_strength": 0.0, "flocculence": 0.0,
+        "arm_asymmetry": 0.0, "chirality": 1, "bar": False, "bar_strength": 0.0, "n_knots": 0,
+        "ring": False, "dust_lane": False, "odd_feature": "", "companion": False,
+        "companion_dist": 0.0, "n_stars": 0, "n_field": 0, "trail": False, "redness": 0.0,
+        "psf_fwhm": 0.0, "psf_kind": "", "peak_display": 0.0, "stretch": 0.0,
+        "sky_sigma": 0.0, "sky_level": 0.0, "noise_corr": 0.0, "axis_ratio": 1.0, "hlr": 0.0,
+        "snr": 0.0, "visibility": 0.0,
     }
+
+
+def _draw_spheroid(t: dict[str, Any], rng: np.random.Generator, hlr: float) -> None:
+    """Ellipticals and bulge-dominated lenticulars: bulge-to-total 0.6-1, any flattening."""
+    q = float(np.clip(rng.normal(0.68, 0.18), 0.2, 0.99))
+    bt = float(np.clip(1.0 - rng.beta(0.8, 4.0), 0.6, 1.0))
+    t.update(bulge_n=float(np.clip(rng.normal(3.2, 0.8), 2.0, 6.0)), bulge_q=q, bulge_to_total=bt,
+             inclination_deg=float(math.degrees(math.acos(q))), disk_h_over_r=0.2,
+             bulge_hlr=hlr * (1.0 if bt > 0.98 else float(rng.uniform(0.55, 0.9))))
+    if bt < 1.0:
+        t["disk_scale"] = max(hlr - bt * t["bulge_hlr"], 0.3 * hlr) / (1.68 * (1 - bt) + 1e-9)
+        t["disk_scale"] = float(min(t["disk_scale"], 1.3 * hlr))
+    t["axis_ratio"] = q
+
+
+def _draw_disk(t: dict[str, Any], rng: np.random.Generator, hlr: float) -> None:
+    """Disks at every inclination, with bulges, arms, bars and rings from continuous ranges."""
+    bt = float(np.clip(rng.beta(1.3, 3.2), 0.0, 0.9))
+    inc = float(math.degrees(math.acos(rng.uniform(0.0, 1.0))))
+    h_over_r = float(rng.uniform(0.08, 0.22))
+    ratio = float(rng.uniform(0.2, 0.55))  # bulge hlr over disk hlr
+    disk_hlr = hlr / ((1 - bt) + bt * ratio)
+    t.update(bulge_to_total=bt, inclination_deg=inc, disk_h_over_r=h_over_r,
+             disk_scale=disk_hlr / 1.68, bulge_hlr=ratio * disk_hlr,
+             bulge_n=float(np.clip(rng.normal(2.0 + 2.5 * bt, 0.7), 1.0, 5.0)),
+             bulge_q=float(rng.uniform(0.7, 1.0)))
+    t["boxy"] = bool(bt > 0.12 and rng.random() < 0.22)
+    # arms: strength from invisible to grand design, weaker and tighter in bulgier disks
+    strength = float(rng.beta(1.6, 2.2) * (1.05 - 0.9 * bt))
+    t["arm_strength"] = strength
+    if strength > 0.03:
+        t.update(n_arms=int(rng.choice([1, 2, 3, 4, 5, 6], p=[0.05, 0.5, 0.2, 0.13, 0.07, 0.05])),
+                 pitch_deg=float(np.clip(rng.normal(27 - 22 * bt, 6.5), 5.0, 42.0)),
+                 flocculence=float(rng.beta(1.4, 2.0)), arm_asymmetry=float(rng.beta(1.2, 4.0)),
+                 n_knots=int(rng.poisson(10 + 50 * strength)))
+    t["bar"] = bool(rng.random() < 0.3)
+    if t["bar"]:
+        t["bar_strength"] = float(rng.uniform(0.04, 0.25))
+    t["ring"] = bool(rng.random() < 0.04 + 0.12 * bt)
+    t["dust_lane"] = bool(inc > 80 and rng.random() < 0.35)
+    cos_i = math.cos(math.radians(inc))
+    disk_q = math.hypot(cos_i, h_over_r)
+    t["axis_ratio"] = float((1 - bt) * disk_q + bt * max(disk_q, t["bulge_q"] * 0.8))
+
+
+def _label(t: dict[str, Any]) -> str:
+    """The Galaxy Zoo reading of the drawn parameters (the class the volunteers aim at)."""
+    if t["family"] == "star":
+        return schema.STAR_LABEL
+    if t["family"] == "spheroid":
+        q = t["axis_ratio"]
+        return schema.ROUND_LABELS[0 if q > 0.8 else 1 if q > 0.5 else 2]
+    if t["inclination_deg"] > EDGE_ON_DEG:
+        if t["bulge_to_total"] < 0.1:
+            return "edge-on disk: no bulge"
+        return "edge-on disk: boxy bulge" if t["boxy"] else "edge-on disk: rounded bulge"
+    return "disk: spiral" if t["arm_strength"] > SPIRAL_ARMS else "disk: no spiral"
+
+
+def _draw_observation(t: dict[str, Any], rng: np.random.Generator) -> None:
+    """Seeing, display peak and stretch, sky, noise, colour balance and the crowding of the field."""
+    hlr = t["hlr"]
+    res = float(np.clip(rng.lognormal(math.log(3.2), 0.4), 1.5, 12.0))  # hlr over seeing FWHM
+    t["psf_fwhm"] = float(max(hlr / res, 1.0))
+    t["psf_kind"] = "moffat" if rng.random() < 0.6 else "kolmogorov"
+    bright = 16.9 - t["r_mag"]  # brighter galaxies show a brighter core
+    t["peak_display"] = float(np.clip(rng.normal(162.0 + 3.0 * bright, 10.0), 45.0, 200.0))
+    t["stretch"] = float(rng.lognormal(math.log(6.0), 0.35))  # anchor over asinh softening
+    t["core_limit"] = float(rng.normal(180.0, 20.0))  # the display compresses cores to about this
+    t["sky_sigma"] = float(np.clip(rng.lognormal(math.log(4.3), 0.2), 1.6, 14.0))
+    t["sky_level"] = float(rng.normal(-0.2, 0.3) * t["sky_sigma"])  # black point near the sky
+    t["noise_corr"] = float(rng.uniform(0.5, 0.75))  # share of the noise variance on coarse pixels
+    t["colour_gain"] = [float(g) for g in np.exp(rng.normal(0.0, 0.035, 3))]
+    # field sources: fewer distinct ones in a frame that spans fewer seeing discs
+    crowd = min(1.0, 4.0 / t["psf_fwhm"])
+    t["n_field"] = int(rng.poisson(crowd * rng.lognormal(math.log(135.0), 0.6)))
+    t["n_stars"] = int(rng.poisson(1.0))  # bright stars with spikes
+    t["trail"] = bool(t["kind"] == "trail" or rng.random() < 0.02)
+    t["companion"] = bool(t["odd_feature"] == "merger" or rng.random() < 0.25)
+    t["companion_dist"] = float(
+        (1.2 + rng.uniform(0, 1.0)) * max(hlr, 3.0) if t["odd_feature"] == "merger"
+        else rng.uniform(1.8, 4.5) * max(hlr, 3.0))
+
+
+def _expected_visibility(t: dict[str, Any]) -> None:
+    """What the image is expected to show, before it is drawn (the image step measures it)."""
+    res = t["hlr"] / t["psf_fwhm"]
+    contrast = t["peak_display"] / t["sky_sigma"]
+    t["snr"] = float(contrast)
+    t["visibility"] = float((1 - math.exp(-res / 2.0)) * (1 - math.exp(-contrast / 12.0)))
+
+
+def _draw_truth(rng: np.random.Generator, galaxy_id: int, split: str) -> dict[str, Any]:
+    """Draw the structure and the observation of one galaxy (coarse-pixel units inside)."""
+    t = _empty_truth(galaxy_id, split)
+    fam = list(FAMILY_WEIGHTS)
+    w = np.array(list(FAMILY_WEIGHTS.values()))
+    t["family"] = family = fam[int(rng.choice(len(fam), p=w / w.sum()))]
+    t["position_angle_deg"] = float(rng.uniform(0, 180))
+    t["chirality"] = int(rng.choice([-1, 1]))
     mag = float(np.clip(17.77 - rng.exponential(0.85), 13.0, 17.77))
+    # framing: the cutouts are scaled to each galaxy, so its size is a fraction of the side
+    hlr = COARSE * float(np.clip(0.051 + rng.gamma(1.5, 0.0075), 0.048, 0.3))
+    t["hlr"] = hlr
+    if family == "spheroid":
+        _draw_spheroid(t, rng, hlr)
+    elif family == "disk":
+        _draw_disk(t, rng, hlr)
+    else:
+        t["kind"] = str(rng.choice(["star", "star", "star", "bleed", "ghost", "trail"]))
+        mag = float(rng.uniform(11.5, 15.0))
+        t["hlr"] = hlr = 0.35 * hlr
     t["r_mag"] = mag
     t["flux_r"] = 10 ** (-0.4 * (mag - ZERO_POINT))
-    # size grows with brightness (angular size ~ 10**(-0.2 m)), with scatter; coarse px
-    base = 9.5 * 10 ** (-0.2 * (mag - 17.0)) * math.exp(rng.normal(0, 0.35))
-    base = float(np.clip(base, 2.0, COARSE / 5.0))
-    if label.startswith("round"):
-        q = {"round: completely round": (0.82, 1.0), "round: in between": (0.5, 0.8),
-             "round: cigar-shaped": (0.22, 0.47)}[label]
-        t.update(bulge_n=float(np.round(rng.uniform(2.5, 5.5) * 4) / 4), bulge_hlr=base,
-                 bulge_q=float(rng.uniform(*q)), bulge_to_total=1.0, axis_ratio=0.0)
-        t["axis_ratio"] = t["bulge_q"]
-        t["hlr"] = base
-    elif label.startswith("edge-on") or label.startswith("disk"):
-        h = base / 1.68 * float(rng.uniform(0.9, 1.4))
-        t["disk_scale"] = h
-        if label.startswith("edge-on"):
-            inc = float(rng.uniform(82, 90))
-            t["disk_h_over_r"] = float(rng.uniform(0.06, 0.16))
-            if label.endswith("rounded bulge"):
-                bt = float(rng.uniform(0.15, 0.5))
-                t.update(bulge_n=float(rng.choice([2.0, 2.5, 3.0, 3.5, 4.0])),
-                         bulge_q=float(rng.uniform(0.75, 1.0)))
-            elif label.endswith("boxy bulge"):
-                bt = float(rng.uniform(0.2, 0.45))
-                t.update(bulge_n=1.0, bulge_q=0.5, boxy=True)
-            else:
-                bt = float(rng.uniform(0.0, 0.03))
-                t.update(bulge_n=2.0, bulge_q=0.9)
-            t["bulge_hlr"] = h * float(rng.uniform(0.45, 0.8))
-            t["dust_lane"] = bool(rng.random() < 0.3 and inc > 85)
-        else:
-            spiral = label == "disk: spiral"
-            inc = float(math.degrees(math.acos(rng.uniform(math.cos(math.radians(72)), 1.0))))
-            t["disk_h_over_r"] = float(rng.uniform(0.1, 0.2))
-            bt = float(rng.beta(2.0, 5.0) if spiral else rng.uniform(0.2, 0.7))
-            t.update(bulge_n=float(rng.choice([1.5, 2.0, 2.5, 3.0, 3.5, 4.0])),
-                     bulge_q=float(rng.uniform(0.75, 1.0)),
-                     bulge_hlr=h * float(rng.uniform(0.25, 0.6)))
-            if spiral:
-                m = int(rng.choice([1, 2, 3, 4, 5, 6], p=[0.04, 0.5, 0.2, 0.13, 0.07, 0.06]))
-                t.update(n_arms=m, pitch_deg=float(rng.uniform(7, 38)),
-                         arm_strength=float(rng.uniform(0.35, 0.75)),
-                         n_knots=int(rng.integers(8, 60)))
-            t["bar"] = bool(rng.random() < (0.3 if spiral else 0.2))
-            if t["bar"]:
-                t["bar_strength"] = float(rng.uniform(0.08, 0.25))
-            t["ring"] = bool(rng.random() < (0.05 if spiral else 0.15))
-        t["inclination_deg"] = inc
-        t["bulge_to_total"] = bt
-        cos_i = math.cos(math.radians(inc))
-        t["axis_ratio"] = float(math.hypot(cos_i, t["disk_h_over_r"]))
-        t["hlr"] = 1.68 * h * (1 - bt) + t["bulge_hlr"] * bt
-    else:  # star or artifact
-        t["kind"] = str(rng.choice(["star", "star", "star", "bleed", "ghost", "trail"]))
-        t["r_mag"] = mag = float(rng.uniform(11.5, 15.0))
-        t["flux_r"] = 10 ** (-0.4 * (mag - ZERO_POINT))
-        t["hlr"] = 1.0
-    # odd features (everyone can have one)
+    # colour: red bulges and bluer disks on average, a galaxy-wide shift for everyone
+    bt = t["bulge_to_total"]
+    t["redness"] = float(0.3 + 0.55 * bt + rng.normal(0.0, 0.19))
     odd = ""
     if t["ring"]:
         odd = "ring"
@@ -197,26 +263,14 @@ def _draw_truth(rng: np.random.Generator, galaxy_id: int, split: str) -> dict[st
     elif t["kind"] == "galaxy" and rng.random() < 0.1:
         odd = str(rng.choice(["disturbed", "irregular", "merger", "merger", "lens or arc", "other"]))
     t["odd_feature"] = odd
-    # environment and observation
-    t["companion"] = bool(odd == "merger" or rng.random() < 0.25)
-    t["companion_dist"] = float(
-        (1.2 + rng.uniform(0, 1.0)) * max(t["hlr"], 3.0) if odd == "merger"
-        else rng.uniform(25, 70))
-    t["n_stars"] = int(rng.poisson(1.3))
-    t["trail"] = bool(t["kind"] == "trail" or rng.random() < 0.03)
-    t["psf_kind"] = "moffat" if rng.random() < 0.6 else "kolmogorov"
-    t["psf_fwhm"] = float(rng.uniform(1.1, 2.3))
-    t["sky_sigma"] = float(rng.uniform(12.0, 22.0))
-    # visibility of structure: size over seeing and signal to noise
-    res = t["hlr"] / t["psf_fwhm"]
-    npix = math.pi * (4 * t["hlr"] ** 2 + t["psf_fwhm"] ** 2)
-    t["snr"] = float(t["flux_r"] / (t["sky_sigma"] * math.sqrt(npix) + 1e-9))
-    t["visibility"] = float((1 - math.exp(-res / 2.0)) * (1 - math.exp(-t["snr"] / 60.0)))
+    t["true_label"] = _label(t)
+    _draw_observation(t, rng)
+    _expected_visibility(t)
     return t
 
 
 # --------------------------------------------------------------------------------------------
-# image
+# image: helpers
 
 
 def _grid(dx: float, dy: float, n: int, os_: int) -> tuple[np.ndarray, np.ndarray]:
@@ -231,11 +285,14 @@ def _bin(a: np.ndarray, os_: int) -> np.ndarray:
 
 
 def _deposit(layer: np.ndarray, x: np.ndarray, y: np.ndarray, f: np.ndarray) -> None:
-    """Add point fluxes at coarse positions (relative to the canvas centre) with bilinear weights."""
+    """Add point fluxes at coarse positions (relative to the canvas centre) with bilinear weights.
+
+    ``layer`` is one band (n, n) or all bands (3, n, n); for the latter ``f`` is (3, k).
+    """
     n = layer.shape[-1]
     px = np.asarray(x, float) + n / 2 - 0.5
     py = np.asarray(y, float) + n / 2 - 0.5
-    f = np.broadcast_to(np.asarray(f, float), px.shape)
+    f = np.asarray(f, float)
     x0 = np.floor(px).astype(int)
     y0 = np.floor(py).astype(int)
     fx = px - x0
@@ -245,26 +302,34 @@ def _deposit(layer: np.ndarray, x: np.ndarray, y: np.ndarray, f: np.ndarray) -> 
         xi = x0 + ox
         yi = y0 + oy
         ok = (xi >= 0) & (xi < n) & (yi >= 0) & (yi < n)
-        np.add.at(layer, (yi[ok], xi[ok]), f[ok] * wgt[ok])
+        if layer.ndim == 3:
+            for b in range(layer.shape[0]):
+                fb = np.broadcast_to(f[b] if f.ndim == 2 else f, px.shape)
+                np.add.at(layer[b], (yi[ok], xi[ok]), fb[ok] * wgt[ok])
+        else:
+            fb = np.broadcast_to(f, px.shape)
+            np.add.at(layer, (yi[ok], xi[ok]), fb[ok] * wgt[ok])
 
 
-def _line(layer: np.ndarray, x0: float, y0: float, ang: float, length: float, flux_per_px: float,
+def _line(layer: np.ndarray, x0: float, y0: float, ang: float, length: float, flux_per_px: Any,
           fall: float = 0.0) -> None:
     """Deposit a straight line (a trail, or a spike falling off as 1/d**fall from its start)."""
     s = np.arange(0.5, length, 0.5)
-    f = flux_per_px * 0.5 * (1.0 / (1.0 + s) ** fall if fall else np.ones_like(s))
+    prof = 0.5 * (1.0 / (1.0 + s) ** fall if fall else np.ones_like(s))
+    f = np.outer(np.asarray(flux_per_px, float), prof) if layer.ndim == 3 else flux_per_px * prof
     _deposit(layer, x0 + s * math.cos(ang), y0 + s * math.sin(ang), f)
 
 
-def _psf_kernel(t: dict[str, Any], galsim: Any, size: int = 33) -> np.ndarray:
+def _psf_kernel(t: dict[str, Any], galsim: Any) -> np.ndarray:
     """The seeing PSF (core + faint wide wing), integrated over coarse pixels, unit sum."""
+    fwhm = t["psf_fwhm"]
     if t["psf_kind"] == "moffat":
-        psf = galsim.Moffat(beta=3.0, fwhm=t["psf_fwhm"])
+        psf = galsim.Moffat(beta=3.0, fwhm=fwhm)
     else:
-        psf = galsim.Kolmogorov(fwhm=t["psf_fwhm"])
-    psf = 0.93 * psf + 0.07 * galsim.Moffat(beta=2.2, fwhm=3.5 * t["psf_fwhm"])
+        psf = galsim.Kolmogorov(fwhm=fwhm)
+    psf = 0.93 * psf + 0.07 * galsim.Moffat(beta=2.2, fwhm=3.5 * fwhm)
+    size = 2 * int(min(max(4.0 * fwhm, 8), 24)) + 1  # odd: centred on a coarse pixel
     os_ = OVERSAMPLE
-    # odd size: the kernel's centre falls on the centre of a coarse pixel
     k = psf.drawImage(nx=size * os_, ny=size * os_, scale=1.0 / os_, method="no_pixel").array
     k = _bin(k, os_)
     return k / k.sum()
@@ -274,7 +339,8 @@ def _convolve(img: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     """FFT convolution of each band with a centred kernel (zero padded, same size)."""
     n = img.shape[-1]
     k = kernel.shape[0]
-    m = n + k - 1  # no wrap-around (192 for 160 + 33: a fast FFT size)
+    m = n + k - 1
+    m = m + (-m) % 16  # a fast FFT size
     kpad = np.zeros((m, m))
     kpad[:k, :k] = kernel
     kpad = np.roll(kpad, (-(k // 2), -(k // 2)), axis=(0, 1))
@@ -302,221 +368,431 @@ def _galsim() -> Any:
 _GALSIM_READY = False
 
 
-def _render_bands(t: dict[str, Any], rng: np.random.Generator) -> np.ndarray:
-    """The noisy g, r, i images (3, COARSE, COARSE) of one galaxy, in counts above sky."""
-    galsim = _galsim()
+class _Canvas:
+    """The pre-PSF scene of one galaxy: smooth light per band plus point deposits.
 
-    n, os_ = COARSE, OVERSAMPLE
-    bands = np.zeros((3, n, n))
-    dx, dy = rng.uniform(-0.5, 0.5, 2)
-    pa = math.radians(t["position_angle_deg"])
-    flux = t["flux_r"]
-    big = galsim.ImageD(n * os_, n * os_, scale=1.0 / os_)
-    offset = galsim.PositionD(dx * os_, dy * os_)
-
-    def draw(prof: Any) -> np.ndarray:
-        prof.drawImage(image=big, method="no_pixel", offset=offset)
-        return big.array.copy()
-
-    points = np.zeros((3, n, n))  # pre-PSF point deposits per band
-    kind = t["kind"]
-    if kind == "galaxy":
-        bt = t["bulge_to_total"]
-        bulge_img = None
-        if bt > 0:
-            if t["boxy"]:
-                lobe = galsim.Sersic(n=1.0, half_light_radius=t["bulge_hlr"]).shear(
-                    q=0.42, beta=0 * galsim.radians)
-                core = galsim.Sersic(n=2.0, half_light_radius=0.5 * t["bulge_hlr"])
-                prof = (0.38 * lobe.rotate(0.42 * galsim.radians)
-                        + 0.38 * lobe.rotate(-0.42 * galsim.radians) + 0.24 * core)
-                prof = prof.rotate(pa * galsim.radians)
-            else:
-                prof = galsim.Sersic(n=t["bulge_n"], half_light_radius=t["bulge_hlr"]).shear(
-                    q=t["bulge_q"], beta=pa * galsim.radians)
-            bulge_img = draw(prof)
-            bands += _bin(bulge_img, os_)[None] * (flux * bt) * _RED[:, None, None]
-        if t["disk_scale"] > 0:
-            h = t["disk_scale"]
-            inc = math.radians(t["inclination_deg"])
-            cos_i = math.cos(inc)
-            if t["inclination_deg"] > 65:  # thickness shows: the (slower, k-space) 3-D disk
-                disk = galsim.InclinedExponential(
-                    inc * galsim.radians, scale_radius=h, scale_h_over_r=t["disk_h_over_r"])
-            else:  # a thin disk is a flattened exponential (fast real-space drawing)
-                disk = galsim.Exponential(scale_radius=h).transform(1.0, 0.0, 0.0, cos_i)
-            disk = disk.rotate(pa * galsim.radians)
-            disk_img = draw(disk)
-            x, y = _grid(dx, dy, n, os_)
-            u = x * math.cos(pa) + y * math.sin(pa)
-            w = -x * math.sin(pa) + y * math.cos(pa)
-            r = np.hypot(u, w / max(cos_i, 0.05))
-            theta = np.arctan2(w / max(cos_i, 0.05), u)
-            f_disk = flux * (1 - bt)
-            smooth = disk_img
-            if t["n_arms"]:
-                m = t["n_arms"]
-                a = t["arm_strength"]
-                cot = t["chirality"] / math.tan(math.radians(t["pitch_deg"]))
-                phase0 = rng.uniform(0, 2 * math.pi)
-                lnr = np.log(np.maximum(r, 0.05) / h)
-                pattern = (0.5 * (1 + np.cos(m * (theta - cot * lnr) + phase0))) ** 3
-                taper = 1 - np.exp(-((r / (0.9 * h)) ** 2))
-                arms = disk_img * pattern * taper
-                arms *= disk_img.sum() / max(arms.sum(), 1e-12)
-                bands += _bin(arms, os_)[None] * (f_disk * a) * _BLUE[:, None, None]
-                smooth = disk_img * (1 - a)
-                # knots along the arm ridges
-                nk = t["n_knots"]
-                rk = rng.gamma(2.5, h, nk) + 0.6 * h
-                arm_k = rng.integers(0, m, nk)
-                th = cot * np.log(rk / h) + (2 * math.pi * arm_k - phase0) / m
-                th += rng.normal(0, 0.12, nk)
-                xd, yd = rk * np.cos(th), rk * np.sin(th) * cos_i
-                kx = dx + xd * math.cos(pa) - yd * math.sin(pa)
-                ky = dy + xd * math.sin(pa) + yd * math.cos(pa)
-                kf = rng.exponential(1.0, nk)
-                kf *= 0.12 * f_disk / kf.sum()
-                for b in range(3):
-                    _deposit(points[b], kx, ky, kf * _BLUE[b] * 1.1)
-            bands += _bin(smooth, os_)[None] * f_disk * _DISK[:, None, None]
-            if t["bar"]:
-                bar = galsim.Sersic(n=0.6, half_light_radius=1.1 * h).shear(
-                    q=0.28, beta=0 * galsim.radians)
-                bar = bar.rotate(rng.uniform(0, math.pi) * galsim.radians)
-                bar = bar.transform(1.0, 0.0, 0.0, max(cos_i, 0.1)).rotate(pa * galsim.radians)
-                bands += _bin(draw(bar), os_)[None] * (flux * t["bar_strength"]) * (
-                    0.5 * (_RED + _DISK))[:, None, None]
-            if t["ring"]:
-                rr = h * rng.uniform(1.8, 2.8)
-                ring = disk_img * np.exp(-0.5 * ((r - rr) / (0.12 * rr)) ** 2)
-                ring *= 1.0 / max(ring.sum(), 1e-12)
-                bands += _bin(ring, os_)[None] * (0.18 * f_disk) * _BLUE[:, None, None]
-            if t["dust_lane"]:
-                lane = 1 - 0.75 * np.exp(-0.5 * (w / (0.5 * t["disk_h_over_r"] * h + 0.3)) ** 2)
-                lane = lane * np.exp(-0.5 * (u / (3 * h)) ** 2) + (1 - np.exp(-0.5 * (u / (3 * h)) ** 2))
-                bands *= _bin(lane, os_)[None] / os_**2
-        odd = t["odd_feature"]
-        if odd in ("disturbed", "irregular"):
-            # lopsided clumps of star formation scattered over the galaxy
-            nk = int(rng.integers(10, 30))
-            sc = max(t["hlr"], 2.0)
-            kx = dx + rng.normal(0.4 * sc, 0.6 * sc, nk) * (1 if rng.random() < 0.5 else -1)
-            ky = dy + rng.normal(0, 0.6 * sc, nk)
-            kf = rng.exponential(1.0, nk)
-            kf *= (0.25 if odd == "irregular" else 0.12) * flux / kf.sum()
-            for b in range(3):
-                _deposit(points[b], kx, ky, kf * _BLUE[b])
-        if odd == "lens or arc":
-            rad = max(t["hlr"], 3.0) * rng.uniform(1.5, 2.5)
-            ph = rng.uniform(0, 2 * math.pi)
-            th = ph + np.linspace(-0.6, 0.6, 60)
-            for b in range(3):
-                _deposit(points[b], dx + rad * np.cos(th), dy + rad * np.sin(th),
-                         0.06 * flux / 60 * _BLUE[b] * 1.2)
-    else:
-        # a bright star: core + wide halo + diffraction spikes (drawn as points, PSF'd below)
-        gr = rng.uniform(0.45, 0.9)
-        col = np.array([gr, 1.0, 1.0 / math.sqrt(gr)])
-        sflux = flux if kind != "ghost" else flux * 0.2
-        if kind in ("star", "bleed"):
-            for b in range(3):
-                _deposit(points[b], np.array([dx]), np.array([dy]), sflux * col[b])
-            halo = galsim.Moffat(beta=1.8, fwhm=4.0 * t["psf_fwhm"])
-            himg = _bin(draw(halo), os_)
-            bands += himg[None] * 0.45 * sflux * col[:, None, None]
-            for k in range(4):
-                for b in range(3):
-                    _line(points[b], dx, dy, k * math.pi / 2, n / 3.5, 0.01 * sflux * col[b], 1.5)
-            if kind == "bleed":
-                for b in range(3):
-                    _line(points[b], dx, dy - n / 2, math.pi / 2, n, 0.004 * sflux * col[b])
-        if kind == "ghost":
-            x, y = _grid(dx, dy, n, os_)
-            r = np.hypot(x, y)
-            rr = rng.uniform(10, 25)
-            ring = np.exp(-0.5 * ((r - rr) / (0.25 * rr)) ** 2)
-            ring /= ring.sum()
-            bands += _bin(ring, os_)[None] * sflux * np.array([0.8, 1.0, 0.9])[:, None, None]
-    # companions
-    if t["companion"]:
-        ang = rng.uniform(0, 2 * math.pi)
-        cx = dx + t["companion_dist"] * math.cos(ang)
-        cy = dy + t["companion_dist"] * math.sin(ang)
-        cf = flux * rng.uniform(0.15, 0.7) if t["odd_feature"] == "merger" else 10 ** (
-            -0.4 * (rng.uniform(16.5, 19.5) - ZERO_POINT))
-        chlr = float(np.clip(rng.lognormal(math.log(3.0), 0.4), 1.0, 12.0))
-        cprof = galsim.Sersic(n=float(rng.choice([1.0, 2.0, 4.0])), half_light_radius=chlr).shear(
-            q=rng.uniform(0.3, 1.0), beta=rng.uniform(0, math.pi) * galsim.radians)
-        cprof.drawImage(image=big, method="no_pixel",
-                        offset=galsim.PositionD(cx * os_, cy * os_))
-        ccol = _RED if rng.random() < 0.5 else _DISK
-        bands += _bin(big.array, os_)[None] * cf * ccol[:, None, None]
-        if t["odd_feature"] == "merger":  # a tidal tail arcing away
-            s = np.linspace(0, 1, 80)
-            ta = ang + math.pi + rng.choice([-1, 1]) * 1.6 * s
-            tr = max(t["hlr"], 3.0) * (1 + 2.5 * s)
-            for b in range(3):
-                _deposit(points[b], dx + tr * np.cos(ta), dy + tr * np.sin(ta),
-                         0.08 * flux / 80 * _DISK[b])
-    # neighbour stars
-    for _ in range(t["n_stars"]):
-        sx, sy = rng.uniform(-n / 2, n / 2, 2)
-        if math.hypot(sx, sy) < 12:
-            sx += 14 * np.sign(sx)
-        sf = 10 ** (-0.4 * (rng.uniform(14.5, 21.0) - ZERO_POINT))
-        gr = rng.uniform(0.35, 1.15)
-        for b, c in enumerate((gr, 1.0, 1.0 / math.sqrt(gr))):
-            _deposit(points[b], np.array([sx]), np.array([sy]), sf * c)
-    # satellite trail: the bands were exposed at different times, so the line shifts per band
-    if t["trail"]:
-        ang = rng.uniform(0, math.pi)
-        off = rng.uniform(-25, 25) if kind != "trail" else rng.uniform(-3, 3)
-        nx_, ny_ = -math.sin(ang), math.cos(ang)
-        fl = 10 ** (-0.4 * (rng.uniform(23.0, 25.0) - ZERO_POINT))
-        start = -n
-        for b in range(3):
-            o = off + (b - 1) * 1.5
-            _line(points[b], o * nx_ + start * math.cos(ang), o * ny_ + start * math.sin(ang), ang,
-                  2 * n, fl)
-    bands += points
-    bands = _convolve(bands, _psf_kernel(t, galsim))
-    # sky + photon noise per band on the coarse grid (Gaussian approximation of CCD noise,
-    # variance = sky + signal), drawn with a GalSim deviate seeded from this galaxy's stream
-    dev = galsim.GaussianDeviate(galsim.BaseDeviate(int(rng.integers(1, 2**31 - 1))))
-    unit = np.zeros_like(bands)
-    dev.generate(unit)
-    sky = t["sky_sigma"] ** 2 * np.array([0.55, 1.0, 1.6])[:, None, None]
-    bands += unit * np.sqrt(sky + np.maximum(bands, 0.0) / GAIN)
-    return bands
-
-
-def _to_rgb(bands: np.ndarray, sky_sigma: float) -> np.ndarray:
-    """Lupton et al. (2004) asinh colour image (i, r, g -> R, G, B), resampled to FINE x FINE.
-
-    The linear-to-logarithmic turnover and the black point follow the sky noise, so the
-    background is dark with faint noise and bright cores saturate to their own colour.
+    ``draw(profile)`` renders a GalSim profile on the oversampled grid at the galaxy's
+    sub-pixel offset; ``add(image, weights)`` bins it into the bands with R, G, B weights.
     """
+
+    def __init__(self, rng: np.random.Generator) -> None:
+        self.galsim = _galsim()
+        self.n, self.os = COARSE, OVERSAMPLE
+        self.bands = np.zeros((3, self.n, self.n))
+        self.points = np.zeros((3, self.n, self.n))
+        self.dx, self.dy = (float(v) for v in rng.uniform(-0.5, 0.5, 2))
+        self.big = self.galsim.ImageD(self.n * self.os, self.n * self.os, scale=1.0 / self.os)
+
+    def draw(self, prof: Any, dx: float | None = None, dy: float | None = None) -> np.ndarray:
+        dx = self.dx if dx is None else dx
+        dy = self.dy if dy is None else dy
+        off = self.galsim.PositionD(dx * self.os, dy * self.os)
+        prof.drawImage(image=self.big, method="no_pixel", offset=off)
+        return self.big.array.copy()
+
+    def add(self, fine: np.ndarray, flux: float, weights: np.ndarray) -> None:
+        self.bands += _bin(fine, self.os)[None] * flux * weights[:, None, None]
+
+    def add_coarse(self, coarse: np.ndarray, flux: float, weights: np.ndarray) -> None:
+        self.bands += coarse[None] * flux * weights[:, None, None]
+
+    def grid(self) -> tuple[np.ndarray, np.ndarray]:
+        return _grid(self.dx, self.dy, self.n, self.os)
+
+
+# --------------------------------------------------------------------------------------------
+# image: the components of the scene
+
+
+def _render_bulge(cv: _Canvas, t: dict[str, Any], pa: float, flux: float, colour: np.ndarray) -> None:
+    """A Sersic bulge, or a boxy one drawn as an X of two flattened Sersics around a core."""
+    g = cv.galsim
+    if t["boxy"] and t["inclination_deg"] > 60:
+        lobe = g.Sersic(n=1.0, half_light_radius=t["bulge_hlr"]).shear(q=0.42, beta=0 * g.radians)
+        core = g.Sersic(n=2.0, half_light_radius=0.5 * t["bulge_hlr"])
+        prof = (0.38 * lobe.rotate(0.42 * g.radians) + 0.38 * lobe.rotate(-0.42 * g.radians)
+                + 0.24 * core).rotate(pa * g.radians)
+    else:
+        prof = g.Sersic(n=t["bulge_n"], half_light_radius=t["bulge_hlr"]).shear(
+            q=t["bulge_q"], beta=pa * g.radians)
+    cv.add(cv.draw(prof), flux, colour)
+
+
+def _disk_plane(cv: _Canvas, pa: float, cos_i: float) -> tuple[np.ndarray, ...]:
+    """Major-axis, minor-axis, deprojected radius and azimuth of every coarse pixel."""
+    x, y = _grid(cv.dx, cv.dy, cv.n, 1)
+    u = x * math.cos(pa) + y * math.sin(pa)
+    w = -x * math.sin(pa) + y * math.cos(pa)
+    wd = w / max(cos_i, 0.05)
+    return u, w, np.hypot(u, wd), np.arctan2(wd, u)
+
+
+def _arm_pattern(t: dict[str, Any], rng: np.random.Generator, r: np.ndarray, theta: np.ndarray,
+                 h: float) -> tuple[np.ndarray, float, float]:
+    """Logarithmic spiral arms with phase wander, clumps (flocculence) and lopsidedness."""
+    m = t["n_arms"]
+    cot = t["chirality"] / math.tan(math.radians(t["pitch_deg"]))
+    phase0 = float(rng.uniform(0, 2 * math.pi))
+    lnr = np.log(np.maximum(r, 0.05) / h)
+    floc = t["flocculence"]
+    wander = 0.0
+    for k in range(3):  # slow random wander of the arm phase along the arm and around
+        a_k, b_k, p_k = rng.normal(0, 1.2), rng.integers(1, 4), rng.uniform(0, 2 * math.pi)
+        wander = wander + (0.15 + 0.9 * floc) / (k + 1) * np.cos(a_k * lnr + b_k * theta + p_k)
+    sharp = 3.0 - 1.5 * floc
+    pattern = (0.5 * (1 + np.cos(m * (theta - cot * lnr) + phase0 + wander))) ** sharp
+    if floc > 0.05:  # break the arms into clumps
+        clumps = 1.0
+        for _ in range(2):
+            kr, kt, p = rng.uniform(3, 7), int(rng.integers(4, 11)), rng.uniform(0, 2 * math.pi)
+            clumps = clumps * (0.5 * (1 + np.cos(kr * lnr + kt * theta + p)))
+        pattern = pattern * ((1 - floc) + floc * 2.5 * clumps)
+    lop = 1 + t["arm_asymmetry"] * np.cos(theta - rng.uniform(0, 2 * math.pi))
+    taper = 1 - np.exp(-((r / (0.9 * h)) ** 2))
+    return pattern * lop * taper, cot, phase0
+
+
+def _render_knots(cv: _Canvas, t: dict[str, Any], rng: np.random.Generator, pa: float, cos_i: float,
+                  h: float, cot: float, phase0: float, flux: float, colour: np.ndarray) -> None:
+    """Star-forming knots scattered along the arm ridges."""
+    nk, m = t["n_knots"], t["n_arms"]
+    if not nk:
+        return
+    rk = rng.gamma(2.5, h, nk) + 0.6 * h
+    arm_k = rng.integers(0, m, nk)
+    th = cot * np.log(rk / h) + (2 * math.pi * arm_k - phase0) / m
+    th += rng.normal(0, 0.12 + 0.4 * t["flocculence"], nk)
+    xd, yd = rk * np.cos(th), rk * np.sin(th) * cos_i
+    kx = cv.dx + xd * math.cos(pa) - yd * math.sin(pa)
+    ky = cv.dy + xd * math.sin(pa) + yd * math.cos(pa)
+    kf = rng.exponential(1.0, nk)
+    kf *= flux / kf.sum()
+    _deposit(cv.points, kx, ky, np.outer(colour, kf))
+
+
+def _render_disk(cv: _Canvas, t: dict[str, Any], rng: np.random.Generator, pa: float, flux: float,
+                 colours: dict[str, np.ndarray]) -> None:
+    """Exponential disk with its arms, knots, bar, ring and dust lane."""
+    g = cv.galsim
+    h = t["disk_scale"]
+    inc = math.radians(t["inclination_deg"])
+    cos_i = math.cos(inc)
+    if t["inclination_deg"] > 65:  # thickness shows: the (slower, k-space) 3-D disk
+        disk = g.InclinedExponential(inc * g.radians, scale_radius=h,
+                                     scale_h_over_r=t["disk_h_over_r"])
+    else:  # a thin disk is a flattened exponential (fast real-space drawing)
+        disk = g.Exponential(scale_radius=h).transform(1.0, 0.0, 0.0, cos_i)
+    disk_img = _bin(cv.draw(disk.rotate(pa * g.radians)), cv.os)
+    u, w, r, theta = _disk_plane(cv, pa, cos_i)
+    smooth = disk_img
+    a = t["arm_strength"]
+    if t["n_arms"]:
+        pattern, cot, phase0 = _arm_pattern(t, rng, r, theta, h)
+        arms = disk_img * pattern
+        arms *= disk_img.sum() / max(arms.sum(), 1e-12)
+        cv.add_coarse(arms, flux * a * 0.88, colours["arms"])
+        smooth = disk_img * (1 - a)
+        _render_knots(cv, t, rng, pa, cos_i, h, cot, phase0, 0.12 * a * flux, colours["arms"])
+    cv.add_coarse(smooth, flux, colours["disk"])
+    if t["bar"]:
+        bar = g.Sersic(n=0.6, half_light_radius=1.1 * h).shear(q=0.28, beta=0 * g.radians)
+        bar = bar.rotate(rng.uniform(0, math.pi) * g.radians)
+        bar = bar.transform(1.0, 0.0, 0.0, max(cos_i, 0.1)).rotate(pa * g.radians)
+        cv.add(cv.draw(bar), flux * t["bar_strength"] / 0.6, 0.5 * (colours["bulge"] + colours["disk"]))
+    if t["ring"]:
+        rr = h * rng.uniform(1.8, 2.8)
+        ring = disk_img * np.exp(-0.5 * ((r - rr) / (0.12 * rr)) ** 2)
+        cv.add_coarse(ring / max(ring.sum(), 1e-12), 0.18 * flux, colours["arms"])
+    if t["dust_lane"]:
+        across = np.exp(-0.5 * (u / (3 * h)) ** 2)
+        lane = 1 - 0.75 * np.exp(-0.5 * (w / (0.5 * t["disk_h_over_r"] * h + 0.3)) ** 2)
+        cv.bands *= (lane * across + (1 - across))[None]
+
+
+def _render_odd(cv: _Canvas, t: dict[str, Any], rng: np.random.Generator, flux: float,
+                colour: np.ndarray) -> None:
+    """Clumps of a disturbed or irregular galaxy, or a lensed arc."""
+    odd = t["odd_feature"]
+    if odd in ("disturbed", "irregular"):  # lopsided clumps of star formation
+        nk = int(rng.integers(10, 30))
+        sc = max(t["hlr"], 2.0)
+        kx = cv.dx + rng.normal(0.4 * sc, 0.6 * sc, nk) * (1 if rng.random() < 0.5 else -1)
+        ky = cv.dy + rng.normal(0, 0.6 * sc, nk)
+        kf = rng.exponential(1.0, nk)
+        kf *= (0.25 if odd == "irregular" else 0.12) * flux / kf.sum()
+        _deposit(cv.points, kx, ky, np.outer(colour, kf))
+    elif odd == "lens or arc":
+        rad = max(t["hlr"], 3.0) * rng.uniform(1.5, 2.5)
+        th = rng.uniform(0, 2 * math.pi) + np.linspace(-0.6, 0.6, 60)
+        _deposit(cv.points, cv.dx + rad * np.cos(th), cv.dy + rad * np.sin(th),
+                 np.outer(colour * 1.2, np.full(60, 0.06 * flux / 60)))
+
+
+def _render_star(cv: _Canvas, t: dict[str, Any], rng: np.random.Generator, flux: float) -> None:
+    """The star-or-artifact class: a bright star (spikes, halo), a bleed trail or a ghost ring."""
+    g = cv.galsim
+    gr = rng.uniform(0.45, 0.9)
+    col = np.array([1.0 / math.sqrt(gr), 1.0, gr])
+    kind = t["kind"]
+    sflux = flux if kind != "ghost" else flux * 0.2
+    if kind in ("star", "bleed", "trail"):
+        _deposit(cv.points, np.array([cv.dx]), np.array([cv.dy]), (sflux * col)[:, None])
+        halo = g.Moffat(beta=1.8, fwhm=4.0 * t["psf_fwhm"])
+        cv.add(cv.draw(halo), 0.45 * sflux, col)
+        for k in range(4):
+            _line(cv.points, cv.dx, cv.dy, k * math.pi / 2, cv.n / 3.5, 0.01 * sflux * col, 1.5)
+        if kind == "bleed":
+            _line(cv.points, cv.dx, cv.dy - cv.n / 2, math.pi / 2, cv.n, 0.004 * sflux * col)
+    if kind == "ghost":
+        x, y = cv.grid()
+        rr = rng.uniform(10, 25)
+        ring = np.exp(-0.5 * ((np.hypot(x, y) - rr) / (0.25 * rr)) ** 2)
+        cv.add(ring / ring.sum(), sflux, np.array([0.9, 1.0, 0.8]))
+
+
+def _render_companion(cv: _Canvas, t: dict[str, Any], rng: np.random.Generator, flux: float,
+                      colours: dict[str, np.ndarray]) -> None:
+    """A nearby galaxy; for a merger, a bright one with a tidal tail."""
+    g = cv.galsim
+    merger = t["odd_feature"] == "merger"
+    ang = rng.uniform(0, 2 * math.pi)
+    cx = cv.dx + t["companion_dist"] * math.cos(ang)
+    cy = cv.dy + t["companion_dist"] * math.sin(ang)
+    cf = flux * (rng.uniform(0.15, 0.7) if merger else rng.lognormal(math.log(0.05), 1.0))
+    chlr = float(np.clip(t["hlr"] * rng.lognormal(math.log(0.3), 0.4), 1.0, 0.8 * t["hlr"] + 1))
+    cprof = g.Sersic(n=float(rng.choice([1.0, 2.0, 4.0])), half_light_radius=chlr).shear(
+        q=rng.uniform(0.3, 1.0), beta=rng.uniform(0, math.pi) * g.radians)
+    cv.add(cv.draw(cprof, cx, cy), cf, _colour(float(rng.uniform(-0.1, 1.0))))
+    if merger:  # a tidal tail arcing away
+        s = np.linspace(0, 1, 80)
+        ta = ang + math.pi + rng.choice([-1, 1]) * 1.6 * s
+        tr = max(t["hlr"], 3.0) * (1 + 2.5 * s)
+        _deposit(cv.points, cv.dx + tr * np.cos(ta), cv.dy + tr * np.sin(ta),
+                 np.outer(colours["disk"], np.full(80, 0.08 * flux / 80)))
+
+
+def _render_field(points: np.ndarray, t: dict[str, Any], rng: np.random.Generator,
+                  unit: float) -> None:
+    """Field stars and small background galaxies (``unit``: the flux of one display count peak).
+
+    Their peak brightness in display counts follows a power law above 2 counts, so how many
+    of them stand out of the noise depends on the noise, as in the real cutouts.
+    """
+    n = points.shape[-1]
+    nf = t["n_field"]
+    if nf:
+        x, y = rng.uniform(-n / 2, n / 2, (2, nf))
+        inner = (np.hypot(x, y) < 2.0 * t["hlr"]) & (rng.random(nf) < 0.8)  # most miss the galaxy
+        x = np.where(inner, x + np.sign(x) * 2.0 * t["hlr"], x)
+        peak = 2.0 * rng.random(nf) ** (-1.0 / 1.1)
+        extended = rng.random(nf) < 0.5
+        size = np.where(extended, rng.uniform(0.6, 2.2, nf), 0.0)
+        flux = peak * unit * (1 + size**2 / 0.25)  # wider sources need more flux for that peak
+        cols = _colour(rng.uniform(-0.2, 1.2, nf))
+        for _ in range(4):  # extended ones as four offset deposits
+            ox, oy = rng.normal(0, 1, (2, nf)) * size
+            _deposit(points, x + ox, y + oy, cols * (flux / 4))
+    for _ in range(t["n_stars"]):  # brighter stars with diffraction spikes
+        sx, sy = rng.uniform(-n / 2, n / 2, 2)
+        if math.hypot(sx, sy) < 1.5 * t["hlr"]:
+            sx += 1.5 * t["hlr"] * np.sign(sx)
+        sf = unit * 10 ** rng.uniform(1.3, 3.3)
+        gr = rng.uniform(0.35, 1.15)
+        col = np.array([1.0 / math.sqrt(gr), 1.0, gr])
+        _deposit(points, np.array([sx]), np.array([sy]), (sf * col)[:, None])
+        if sf > 300 * unit:
+            for k in range(4):
+                _line(points, sx, sy, k * math.pi / 2, n / 8, 0.004 * sf * col, 1.5)
+
+
+def _render_trail(points: np.ndarray, t: dict[str, Any], rng: np.random.Generator,
+                  unit: float) -> None:
+    """A satellite trail; the bands were exposed at different times, so it shifts per band."""
+    n = points.shape[-1]
+    ang = rng.uniform(0, math.pi)
+    off = rng.uniform(-25, 25) if t["kind"] != "trail" else rng.uniform(-3, 3)
+    nx_, ny_ = -math.sin(ang), math.cos(ang)
+    fl = unit * rng.uniform(8, 40)
+    start = -n
+    for b in range(3):
+        o = off + (b - 1) * 1.5
+        _line(points[b], o * nx_ + start * math.cos(ang), o * ny_ + start * math.sin(ang), ang,
+              2 * n, fl)
+
+
+def _component_colours(t: dict[str, Any], rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """R, G, B weights of bulge, disk and arms from the galaxy's redness (bulges redder)."""
+    red = t["redness"]
+    bulge = red + 0.2 + rng.normal(0, 0.08)
+    disk = red - 0.05 * (1 - t["bulge_to_total"]) + rng.normal(0, 0.08)
+    return {"bulge": _colour(bulge), "disk": _colour(disk), "arms": _colour(disk - 0.45)}
+
+
+def _render_bands(t: dict[str, Any], rng: np.random.Generator) -> tuple[np.ndarray, float]:
+    """The noise-free R, G, B scene (3, COARSE, COARSE) after the PSF, and its anchor value.
+
+    The galaxy has unit total light; the anchor is the bright-core level (the 95th percentile
+    of the light within the galaxy's expected footprint) that the display stretch maps to
+    ``peak_display``.
+    """
+    cv = _Canvas(rng)
+    pa = math.radians(t["position_angle_deg"])
+    if t["kind"] == "galaxy":
+        colours = _component_colours(t, rng)
+        bt = t["bulge_to_total"]
+        if bt > 0:
+            _render_bulge(cv, t, pa, bt, colours["bulge"])
+        if bt < 1 and t["disk_scale"] > 0:
+            _render_disk(cv, t, rng, pa, 1 - bt, colours)
+        _render_odd(cv, t, rng, 1.0, colours["arms"])
+        if t["companion"]:
+            _render_companion(cv, t, rng, 1.0, colours)
+    else:
+        colours = {"disk": _colour(0.5)}
+        _render_star(cv, t, rng, 1.0)
+    kernel = _psf_kernel(t, cv.galsim)
+    intensity = _convolve((cv.bands + cv.points).mean(axis=0), kernel)
+    anchor = _anchor(intensity, t)
+    _fit_core(t, float(intensity[60:100, 60:100].max()) / anchor)
+    # one display count of peak, in flux units, for a point source at the slope of the stretch
+    unit = _slope_inverse(t, anchor) * 2 * math.pi * (t["psf_fwhm"] / 2.355) ** 2
+    _render_field(cv.points, t, rng, unit)
+    if t["trail"]:
+        _render_trail(cv.points, t, rng, unit)
+    return _convolve(cv.bands + cv.points, kernel), anchor
+
+
+def _anchor(intensity: np.ndarray, t: dict[str, Any]) -> float:
+    """The 95th percentile of the light in the galaxy's expected footprint (its bright core)."""
+    n = intensity.shape[0]
+    rad = 2.3 * max(t["hlr"], 1.0)
+    y, x = np.ogrid[:n, :n]
+    inside = (x - n / 2 + 0.5) ** 2 + (y - n / 2 + 0.5) ** 2 <= rad**2
+    vals = intensity[inside]
+    k = max(3, int(0.05 * vals.size * max(t["axis_ratio"], 0.25)))
+    return float(max(np.partition(vals, vals.size - k)[vals.size - k], 1e-12))
+
+
+def _fit_core(t: dict[str, Any], core: float) -> None:
+    """Tame a bright core (``core`` times the anchor) to show at about ``core_limit``.
+
+    The stretch may rise to twice its drawn value (which lifts the outskirts too); beyond
+    that the whole display is dimmed (``peak_display`` falls).
+    """
+    def shown(beta: float) -> float:
+        return t["peak_display"] * math.asinh(beta * core) / math.asinh(beta)
+
+    beta = t["stretch"]
+    if shown(beta) <= t["core_limit"]:
+        return
+    lo, hi = beta, 2.0 * beta
+    if shown(hi) > t["core_limit"]:
+        t["stretch"] = hi
+        t["peak_display"] *= t["core_limit"] / shown(hi)
+        return
+    for _ in range(20):
+        mid = math.sqrt(lo * hi)
+        lo, hi = (mid, hi) if shown(mid) > t["core_limit"] else (lo, mid)
+    t["stretch"] = hi
+
+
+def _slope_inverse(t: dict[str, Any], anchor: float) -> float:
+    """Linear flux per display count at the faint end of the stretch."""
+    soft = anchor / t["stretch"]
+    return soft * math.asinh(t["stretch"]) / t["peak_display"]
+
+
+# --------------------------------------------------------------------------------------------
+# image: from light to display counts
+
+NOISE_PER_CHANNEL = 2.2  # per-channel display sigma over the intended luminance sigma
+
+
+def _stretch(lin: np.ndarray, t: dict[str, Any], anchor: float) -> np.ndarray:
+    """Hue-preserving asinh stretch (Lupton et al. 2004): the anchor maps to ``peak_display``."""
+    soft = anchor / t["stretch"]
+    x = lin.mean(axis=0) / soft
+    small = np.abs(x) < 1e-6
+    ratio = np.where(small, 1.0, np.arcsinh(x) / np.where(small, 1.0, x))
+    return lin / soft * (t["peak_display"] / math.asinh(t["stretch"])) * ratio[None]
+
+
+def _visible(display: np.ndarray, t: dict[str, Any]) -> None:
+    """Record what the noise-free display shows: visible extent over seeing, contrast over noise."""
+    lum = display.mean(axis=0)
+    n = lum.shape[0]
+    y, x = np.ogrid[:n, :n]
+    near = (x - n / 2 + 0.5) ** 2 + (y - n / 2 + 0.5) ** 2 <= (3.0 * t["hlr"]) ** 2
+    extent = float(np.count_nonzero((lum > 2.0 * t["sky_sigma"]) & near))
+    seen_radius = math.sqrt(extent / math.pi)
+    res = seen_radius / t["psf_fwhm"]
+    contrast = float(np.percentile(lum[near], 99.5)) / t["sky_sigma"]
+    t["snr"] = contrast
+    t["visibility"] = float((1 - math.exp(-res / 4.0)) * (1 - math.exp(-contrast / 12.0)))
+
+
+def _resize(display: np.ndarray) -> np.ndarray:
+    """Bicubic resampling of each band from COARSE to FINE: a (FINE, FINE, 3) float image."""
     from PIL import Image
 
-    g, r, i = bands
-    rgb = np.stack([i * 1.0, r * 1.2, g * 1.75])
-    soft = 9.0 * sky_sigma  # where the stretch turns from linear to logarithmic
-    q = 10.0
-    intensity = rgb.mean(axis=0) - 0.45 * sky_sigma  # black point just above the sky
-    pos = np.maximum(intensity, 1e-6)
-    f = np.arcsinh(q * pos / soft) / q
-    out = np.clip(rgb - 0.45 * sky_sigma, 0, None) * (f / np.maximum(rgb.mean(axis=0) - 0.45 * sky_sigma, 1e-6))[None]
-    out = np.where(intensity[None] > 0, out * 0.85, 0.0)
-    peak = out.max(axis=0)
-    out = out / np.maximum(peak, 1.0)[None]  # keep the hue where saturated
-    arr = np.ascontiguousarray((out.transpose(1, 2, 0) * 255 + 0.5).astype(np.uint8))
-    return np.asarray(Image.fromarray(arr, "RGB").resize((FINE, FINE), Image.Resampling.BICUBIC))
+    out = np.empty((FINE, FINE, 3), np.float32)
+    for b in range(3):
+        im = Image.fromarray(np.ascontiguousarray(display[b], np.float32), "F")
+        out[..., b] = np.asarray(im.resize((FINE, FINE), Image.Resampling.BICUBIC))
+    return out
+
+
+_BANK_SIZE = 512
+_NOISE_BANK: list[np.ndarray] = []
+
+
+def _noise_bank() -> np.ndarray:
+    """A fixed (512, 512, 3) field of unit Gaussian noise, made once per process from a constant seed."""
+    if not _NOISE_BANK:
+        rng = np.random.default_rng(20240611)
+        _NOISE_BANK.append(rng.standard_normal((_BANK_SIZE, _BANK_SIZE, 3), np.float32))
+    return _NOISE_BANK[0]
+
+
+def _fine_noise(rng: np.random.Generator) -> np.ndarray:
+    """Unit pixel noise for one image: a window of the bank at a random place, flip and channel order."""
+    y0, x0 = (int(v) for v in rng.integers(0, _BANK_SIZE - FINE, 2))
+    win = _noise_bank()[y0:y0 + FINE, x0:x0 + FINE][:, :, rng.permutation(3)]
+    if rng.random() < 0.5:
+        win = win[::-1]
+    if rng.random() < 0.5:
+        win = win.transpose(1, 0, 2)
+    return win
+
+
+def _to_rgb(display: np.ndarray, t: dict[str, Any], rng: np.random.Generator) -> np.ndarray:
+    """Sky level, saturation to the own hue, resampling, fine-grained noise: 8-bit RGB."""
+    display = display + t["sky_level"]
+    peak = display.max(axis=0)
+    display *= (255.0 / np.maximum(peak, 255.0))[None]  # saturated pixels keep their hue
+    out = _resize(display)
+    sig = t["sky_sigma"] * NOISE_PER_CHANNEL * math.sqrt(1.0 - t["noise_corr"])
+    out += _fine_noise(rng) * np.float32(sig)
+    out += np.float32(0.5)
+    np.clip(out, 0, 255, out=out)
+    return out.astype(np.uint8)
 
 
 def _draw_galaxy(t: dict[str, Any], rng: np.random.Generator) -> np.ndarray:
-    """The 424x424x3 uint8 image of one galaxy (the per-galaxy drawing step)."""
-    return _to_rgb(_render_bands(t, rng), t["sky_sigma"])
+    """The 424x424x3 uint8 image of one galaxy (the per-galaxy drawing step).
+
+    Also records in ``t`` what the image shows (``visibility``, ``snr``), which the volunteers
+    then see.
+    """
+    scene, anchor = _render_bands(t, rng)
+    lin = scene * np.asarray(t["colour_gain"])[:, None, None]
+    _visible(_stretch(lin, t, anchor), t)
+    # correlated (coarse-pixel) sky noise plus a little photon noise of the source, then stretch
+    sig = t["sky_sigma"] * NOISE_PER_CHANNEL * math.sqrt(t["noise_corr"])
+    per_count = _slope_inverse(t, anchor)
+    src = np.maximum(lin.mean(axis=0), 0.0) / anchor
+    noise = rng.standard_normal(lin.shape) * (sig * per_count * np.sqrt(1.0 + 3.0 * src))[None]
+    return _to_rgb(_stretch(lin + noise, t, anchor), t, rng)
 
 
 # --------------------------------------------------------------------------------------------
@@ -536,35 +812,44 @@ def _mix(p: np.ndarray | list[float], amount: float) -> np.ndarray:
     return (1 - amount) * p + amount / len(p)
 
 
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+def _p_featured(t: dict[str, Any], v: float, face: float) -> float:
+    """Share of volunteers who answer "features or disk" (Q1), from structure and visibility."""
+    bt, q = t["bulge_to_total"], t["axis_ratio"]
+    if t["family"] == "spheroid":
+        return 0.06 + 0.25 * max(0.0, 0.55 - q) + 0.3 * v * (1 - bt)
+    if t["inclination_deg"] > EDGE_ON_DEG:
+        return 0.3 + 0.6 * v
+    plain = 0.2 + 0.75 * v * (1.1 - 0.6 * bt)
+    arms = 0.12 + 0.95 * v * (0.55 + 0.8 * t["arm_strength"]) * (0.5 + 0.5 * face)
+    return float(np.clip(plain if t["arm_strength"] <= SPIRAL_ARMS else max(plain, arms),
+                         0.05, 0.95))
+
+
 def _answer_probs(t: dict[str, Any]) -> dict[int, np.ndarray]:
-    """Probabilities a typical volunteer gives each answer of each question, from the truth."""
-    label = t["true_label"]
+    """Probabilities a typical volunteer gives each answer of each question.
+
+    From the truth, blurred by ``visibility`` (what the image shows): a small, blurred or
+    low-contrast galaxy draws more "smooth", more "can't tell" and flatter answers.
+    """
     v = t["visibility"]
     fuzzy = 1 - v
     inc = t["inclination_deg"]
     face = math.cos(math.radians(min(inc, 89.0))) ** 0.5
     bt = t["bulge_to_total"]
+    disk = t["family"] == "disk"
     P: dict[int, np.ndarray] = {}
-    if label == schema.STAR_LABEL:
+    if t["family"] == "star":
         P[1] = _mix([0.22, 0.08, 0.70], 0.1)
-    elif label.startswith("round"):
-        pf = 0.1 + 0.25 * max(0.0, 0.55 - t["axis_ratio"])
-        P[1] = np.array([1 - pf - 0.02, pf, 0.02])
-    elif label.startswith("edge-on"):
-        pf = 0.3 + 0.6 * v
-        P[1] = np.array([1 - pf - 0.01, pf, 0.01])
-    elif label == "disk: spiral":
-        vis = v * (0.55 + 0.8 * t["arm_strength"]) * (0.5 + 0.5 * face)
-        pf = float(np.clip(0.12 + 0.95 * vis, 0.05, 0.95))
-        P[1] = np.array([1 - pf - 0.01, pf, 0.01])
-    else:  # disk: no spiral (S0-like): often called smooth
-        pf = float(np.clip(0.2 + 0.75 * v * (1.1 - 0.6 * bt), 0.05, 0.92))
+    else:
+        pf = _p_featured(t, v, face)
         P[1] = np.array([1 - pf - 0.01, pf, 0.01])
     # Q2 edge-on
-    if label.startswith("edge-on"):
-        P[2] = _mix([0.92, 0.08], 0.5 * fuzzy)
-    elif label.startswith("disk"):
-        e = 1 / (1 + math.exp(-(inc - 76.0) / 3.0))
+    if disk:
+        e = _sigmoid((inc - (EDGE_ON_DEG - 2.5)) / 3.0)
         P[2] = _mix([e + 0.03, 1 - e + 0.03], 0.3 * fuzzy)
     else:
         e = float(np.clip(0.7 - t["axis_ratio"], 0.02, 0.7))
@@ -572,11 +857,9 @@ def _answer_probs(t: dict[str, Any]) -> dict[int, np.ndarray]:
     # Q3 bar
     pb = 0.06 + (0.85 * v * face * min(1.0, t["bar_strength"] / 0.12) if t["bar"] else 0.0)
     P[3] = np.array([pb, 1 - pb])
-    # Q4 spiral
-    if t["n_arms"]:
-        ps = float(np.clip(0.25 + 0.9 * v * (0.5 + t["arm_strength"]) * face, 0.1, 0.95))
-    else:
-        ps = 0.08 + 0.2 * fuzzy
+    # Q4 spiral: a continuum in the arm strength that shows
+    shown = t["arm_strength"] * v * (0.4 + 0.6 * face) if t["n_arms"] else 0.0
+    ps = 0.06 + 0.88 * _sigmoid((shown - 0.075) / 0.03) if t["n_arms"] else 0.08 + 0.2 * fuzzy
     P[4] = np.array([ps, 1 - ps])
     # Q5 bulge prominence
     P[5] = _soft([0.0, 0.12, 0.35, 0.7], bt, 0.09 + 0.15 * fuzzy)
@@ -598,8 +881,8 @@ def _answer_probs(t: dict[str, Any]) -> dict[int, np.ndarray]:
     # Q9 edge-on bulge
     if t["boxy"]:
         p9 = [0.35, 0.55, 0.10]
-    elif bt < 0.05:
-        p9 = [0.22, 0.04, 0.74]
+    elif bt < 0.1:
+        p9 = [0.22 + 2.0 * bt, 0.04, 0.74 - 2.0 * bt]
     else:
         p9 = [0.8, 0.08, 0.12]
     P[9] = _mix(p9, 0.4 * fuzzy)
@@ -654,14 +937,14 @@ def _votes(t: dict[str, Any], rng: np.random.Generator) -> tuple[np.ndarray, int
 
 def _make_one(seed: int, split: int, index: int, galaxy_id: int, folder: Path
               ) -> tuple[dict[str, Any], np.ndarray]:
-    """Truth, votes and image (written to ``folder``) of one galaxy."""
+    """Truth, image (written to ``folder``) and votes of one galaxy."""
     from PIL import Image
 
     r_truth, r_image, r_votes = _seeds(seed, split, index)
     t = _draw_truth(r_truth, galaxy_id, _SERIES[split])
+    img = _draw_galaxy(t, r_image)  # records what the image shows, which the volunteers see
     fractions, nv = _votes(t, r_votes)
     t["n_volunteers"] = nv
-    img = _draw_galaxy(t, r_image)
     Image.fromarray(img, "RGB").save(folder / f"{galaxy_id}.jpg", quality=JPEG_QUALITY)
     return t, fractions
 
@@ -685,11 +968,13 @@ def _check_params(n: Any, n_test: Any, workers: Any) -> None:
 
 # the columns of ground_truth.csv, in order (sizes in final 424-px pixels)
 _TRUTH_COLUMNS = [
-    "GalaxyID", "true_label", "split", "kind", "r_mag", "flux_r", "hlr", "bulge_n", "bulge_hlr",
-    "bulge_q", "bulge_to_total", "boxy", "disk_scale", "disk_h_over_r", "inclination_deg",
-    "position_angle_deg", "axis_ratio", "n_arms", "pitch_deg", "arm_strength", "chirality", "bar",
-    "bar_strength", "n_knots", "ring", "dust_lane", "odd_feature", "companion", "companion_dist",
-    "n_stars", "trail", "psf_kind", "psf_fwhm", "sky_sigma", "snr", "visibility", "n_volunteers",
+    "GalaxyID", "true_label", "split", "family", "kind", "r_mag", "flux_r", "hlr", "bulge_n",
+    "bulge_hlr", "bulge_q", "bulge_to_total", "boxy", "disk_scale", "disk_h_over_r",
+    "inclination_deg", "position_angle_deg", "axis_ratio", "n_arms", "pitch_deg", "arm_strength",
+    "flocculence", "arm_asymmetry", "chirality", "bar", "bar_strength", "n_knots", "ring",
+    "dust_lane", "odd_feature", "redness", "companion", "companion_dist", "n_stars", "n_field",
+    "trail", "psf_kind", "psf_fwhm", "peak_display", "stretch", "sky_sigma", "sky_level",
+    "noise_corr", "snr", "visibility", "n_volunteers",
 ]
 _SIZE_COLUMNS = ("hlr", "bulge_hlr", "disk_scale", "companion_dist", "psf_fwhm")
 
