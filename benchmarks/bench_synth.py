@@ -1,17 +1,29 @@
 """Benchmark of the mock Galaxy Zoo generator (helpers.synth).
 
-Times ``write_mock`` for ``--n`` galaxies with 2 workers, a subset with 1 worker, and a naive
-reference: the same galaxies drawn directly at the full 424x424 resolution with GalSim
-(every component PSF-convolved by GalSim's FFT), single process, on ``--naive`` galaxies,
-extrapolated per image.
+Two comparisons, each the best of ``--repeat`` runs:
 
-    .venv/bin/python benchmarks/bench_synth.py [--n 2000] [--single 200] [--naive 20]
+1. **Per core, the same galaxies.** The fast path (``write_mock`` with 1 worker: GalSim
+   profiles drawn on a 160 px grid, one numpy FFT convolution per band, resampled to 424 px)
+   against a naive reference that draws *the same drawn galaxies* (the same truth: structure,
+   seeing, noise, stretch, field counts) directly with GalSim at the full 424x424: every
+   component convolved with the PSF by GalSim, arms and knots as GalSim ``RandomKnots``, field
+   sources as PSF-convolved points, noise and stretch at 424 px, JPEG. Both single-process on
+   ``--naive`` galaxies; the ratio of their times per galaxy.
+2. **New against today.** ``write_mock`` of ``--n`` galaxies with ``--workers`` workers, this
+   generator against the one committed at ``--ref`` (default: the newest commit whose
+   generator has another ``VERSION``, i.e. the one this version replaced), imported from a
+   temporary copy of ``git show REF:src/helpers/synth.py``.
+
+    .venv/bin/python benchmarks/bench_synth.py [--n 2000] [--workers 2] [--naive 40] [--repeat 2]
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import math
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -19,85 +31,150 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from helpers import synth
+from helpers import paths, synth
 
 
 def naive_draw(t: dict, rng: np.random.Generator) -> np.ndarray:
-    """The straightforward path: GalSim draws every galaxy component at 424x424 with the PSF."""
+    """The straightforward path: GalSim draws every component of the galaxy at 424x424 with the PSF."""
     import galsim
 
+    t = dict(t)
     scale = 1.0 / synth.SCALE  # coarse units per final pixel
-    psf = galsim.Moffat(beta=3.0, fwhm=t["psf_fwhm"]) if t["psf_kind"] == "moffat" else \
-        galsim.Kolmogorov(fwhm=t["psf_fwhm"])
+    fwhm = t["psf_fwhm"]
+    core = galsim.Moffat(beta=3.0, fwhm=fwhm) if t["psf_kind"] == "moffat" else galsim.Kolmogorov(fwhm=fwhm)
+    psf = 0.93 * core + 0.07 * galsim.Moffat(beta=2.2, fwhm=3.5 * fwhm)
     pa = t["position_angle_deg"] * galsim.degrees
+    colours = synth._component_colours(t, rng)
+    bt = t["bulge_to_total"]
     comps = []
-    flux = t["flux_r"]
-    if t["bulge_to_total"] > 0:
+    if t["kind"] != "galaxy":
+        comps.append((galsim.DeltaFunction(flux=1.0), synth._colour(0.5)))
+    if t["kind"] == "galaxy" and bt > 0:
         comps.append((galsim.Sersic(n=t["bulge_n"], half_light_radius=max(t["bulge_hlr"], 0.3),
-                                    flux=flux * t["bulge_to_total"]).shear(q=t["bulge_q"], beta=pa),
-                      synth._RED))
-    if t["disk_scale"] > 0:
+                                    flux=bt).shear(q=t["bulge_q"], beta=pa), colours["bulge"]))
+    if t["kind"] == "galaxy" and bt < 1 and t["disk_scale"] > 0:
+        a = t["arm_strength"] if t["n_arms"] else 0.0
         disk = galsim.InclinedExponential(t["inclination_deg"] * galsim.degrees,
                                           scale_radius=t["disk_scale"],
-                                          scale_h_over_r=t["disk_h_over_r"],
-                                          flux=flux * (1 - t["bulge_to_total"])).rotate(pa)
-        comps.append((disk, synth._DISK))
-        if t["n_knots"]:
-            knots = galsim.RandomKnots(t["n_knots"], half_light_radius=1.68 * t["disk_scale"],
-                                       flux=0.12 * flux, rng=galsim.BaseDeviate(1))
-            comps.append((knots, synth._BLUE))
-    if not comps:
-        comps.append((galsim.Gaussian(sigma=0.1, flux=flux), np.ones(3)))
+                                          scale_h_over_r=t["disk_h_over_r"], flux=(1 - bt) * (1 - a))
+        comps.append((disk.rotate(pa), colours["disk"]))
+        if a:
+            knots = galsim.RandomKnots(max(t["n_knots"], 10) * 5, half_light_radius=1.68 * t["disk_scale"],
+                                       flux=(1 - bt) * a, rng=galsim.BaseDeviate(int(rng.integers(1, 2**31))))
+            comps.append((knots, colours["arms"]))
+        if t["bar"]:
+            bar = galsim.Sersic(n=0.6, half_light_radius=1.1 * t["disk_scale"],
+                                flux=t["bar_strength"] / 0.6).shear(q=0.28, beta=pa)
+            comps.append((bar, colours["bulge"]))
+    if t["companion"]:
+        ang = rng.uniform(0, 2 * math.pi)
+        comp = galsim.Sersic(n=2.0, half_light_radius=max(0.3 * t["hlr"], 1.0), flux=0.05).shift(
+            t["companion_dist"] * math.cos(ang), t["companion_dist"] * math.sin(ang))
+        comps.append((comp, colours["disk"]))
     bands = np.zeros((3, synth.FINE, synth.FINE))
     img = galsim.ImageD(synth.FINE, synth.FINE, scale=scale)
     for prof, col in comps:
         galsim.Convolve(prof, psf).drawImage(image=img)
-        bands += img.array[None] * col[:, None, None]
+        bands += img.array[None] * col[:, None, None] / scale**2
+    anchor = _anchor(bands.mean(axis=0), t["hlr"] / scale, t["axis_ratio"])
+    unit = synth._slope_inverse(t, anchor) * 2 * math.pi * (fwhm / 2.355) ** 2
+    if t["n_field"]:  # field sources: PSF-convolved points, as in the fast path
+        half = synth.COARSE / 2
+        x, y = rng.uniform(-half, half, (2, t["n_field"]))
+        peak = 2.0 * rng.random(t["n_field"]) ** (-1.0 / 1.1)
+        pts = galsim.Sum([galsim.DeltaFunction(flux=float(f * unit)).shift(float(a), float(b))
+                          for f, a, b in zip(peak, x, y, strict=True)])
+        galsim.Convolve(pts, psf).drawImage(image=img)
+        bands += img.array[None] / scale**2
     noise = galsim.ImageD(synth.FINE, synth.FINE)
     dev = galsim.BaseDeviate(int(rng.integers(1, 2**31 - 1)))
+    sig = t["sky_sigma"] * synth.NOISE_PER_CHANNEL * synth._slope_inverse(t, anchor)
     for b in range(3):
         noise.setZero()
-        noise.addNoise(galsim.GaussianNoise(dev, t["sky_sigma"] / synth.SCALE))
+        noise.addNoise(galsim.GaussianNoise(dev, sig))
         bands[b] += noise.array
-    g, r, i = bands
-    rgb = np.stack([i, 1.2 * r, 1.75 * g])
-    inten = np.maximum(rgb.mean(axis=0), 1e-6)
-    out = rgb * (np.arcsinh(10 * inten / (9 * t["sky_sigma"])) / 10 / inten)[None]
-    return (np.clip(out, 0, 1).transpose(1, 2, 0) * 255).astype(np.uint8)
+    out = synth._stretch(bands, t, anchor) + t["sky_level"]
+    out *= (255.0 / np.maximum(out.max(axis=0), 255.0))[None]
+    return np.clip(out.transpose(1, 2, 0) + 0.5, 0, 255).astype(np.uint8)
+
+
+def _anchor(intensity: np.ndarray, hlr_px: float, q: float) -> float:
+    n = intensity.shape[0]
+    y, x = np.ogrid[:n, :n]
+    inside = (x - n / 2 + 0.5) ** 2 + (y - n / 2 + 0.5) ** 2 <= (2.3 * max(hlr_px, 1.0)) ** 2
+    return float(max(np.quantile(intensity[inside], 1 - 0.05 * max(q, 0.25)), 1e-12))
+
+
+def _best(fn, repeat: int) -> float:
+    best = math.inf
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def _git(*args: str) -> str:
+    return subprocess.run(["git", *args], cwd=paths.ROOT, capture_output=True, text=True,
+                          check=True).stdout
+
+
+def _previous_version() -> str:
+    """The newest commit whose generator has another VERSION than this one."""
+    mine = f'VERSION = "{synth.VERSION}"'
+    for commit in _git("log", "--format=%H", "--", "src/helpers/synth.py").split():
+        if mine not in _git("show", f"{commit}:src/helpers/synth.py"):
+            return commit
+    raise SystemExit("no earlier version of src/helpers/synth.py in the history")
+
+
+def _today(ref: str, folder: Path):
+    """The generator as committed at ``ref``, importable by spawned workers (a module on sys.path)."""
+    src = _git("show", f"{ref}:src/helpers/synth.py")
+    (folder / "synth_today.py").write_text(src)
+    sys.path.insert(0, str(folder))
+    return importlib.import_module("synth_today")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=2000)
-    ap.add_argument("--single", type=int, default=200, help="galaxies for the 1-worker run")
-    ap.add_argument("--naive", type=int, default=20, help="galaxies for the naive reference")
+    ap.add_argument("--n", type=int, default=2000, help="galaxies for new against today")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--naive", type=int, default=40, help="galaxies for the per-core comparison")
+    ap.add_argument("--repeat", type=int, default=2, help="runs of each timing; the best counts")
+    ap.add_argument("--ref", default=None,
+                    help="git revision of the generator to compare with (default: the newest "
+                         "commit with another synth.VERSION)")
     a = ap.parse_args()
+    a.ref = a.ref or _previous_version()
     with tempfile.TemporaryDirectory(prefix="bench_synth") as d:
         root = Path(d)
-        t0 = time.perf_counter()
-        synth.write_mock(root / "two", a.n, seed=0, workers=2)
-        t2 = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        synth.write_mock(root / "one", a.single, seed=0, workers=1)
-        t1 = (time.perf_counter() - t0) / a.single
-        out = root / "naive"
-        out.mkdir()
-        t0 = time.perf_counter()
-        for k in range(a.naive):
-            r_truth, r_image, _ = synth._seeds(0, 0, k)
-            t = synth._draw_truth(r_truth, 100_000 + k, "train")
-            Image.fromarray(naive_draw(t, r_image)).save(out / f"{k}.jpg", quality=90)
-        tn = (time.perf_counter() - t0) / a.naive
-    rate2 = a.n / t2
-    print(f"2 workers: {a.n} galaxies in {t2:.1f} s ({rate2:.1f} img/s, "
-          f"{2 * t2 / a.n * 1e3:.0f} ms per image per core)")
-    print(f"1 worker : {t1 * 1e3:.0f} ms per image ({1 / t1:.1f} img/s) on {a.single} galaxies; "
-          f"{a.n} would take {t1 * a.n:.1f} s; parallel speed-up {t1 * a.n / t2:.2f}x")
-    print(f"naive full-res GalSim draw: {tn * 1e3:.0f} ms per image on {a.naive} galaxies; "
-          f"{a.n} would take {tn * a.n:.1f} s single-process")
-    print(f"synth: {a.n} galaxies in {t2:.1f} s ({rate2:.1f} img/s, 2 workers); "
-          f"speed-up vs naive full-res draw: {tn * a.n / t2:.1f}x"
-          + ("" if math.isfinite(t2) else ""))
+        k = a.naive
+
+        def fast() -> None:
+            synth.write_mock(root / "fast", k, seed=0, workers=1, overwrite=True)
+
+        def naive() -> None:
+            out = root / "naive"
+            out.mkdir(exist_ok=True)
+            for i in range(k):
+                r_truth, r_image, _ = synth._seeds(0, 0, i)  # the same galaxies as write_mock's
+                t = synth._draw_truth(r_truth, 100_000 + i, "train")
+                Image.fromarray(naive_draw(t, r_image)).save(out / f"{i}.jpg", quality=synth.JPEG_QUALITY)
+
+        synth._galsim()  # one-off import cost out of both timings
+        tf = _best(fast, a.repeat) / k
+        tn = _best(naive, a.repeat) / k
+        print(f"per core, the same {k} galaxies (best of {a.repeat}): fast path {tf * 1e3:.0f} ms, "
+              f"naive full-res GalSim {tn * 1e3:.0f} ms per galaxy; ratio naive/fast {tn / tf:.1f}x")
+        today = _today(a.ref, root)
+        tt = _best(lambda: today.write_mock(root / "today", a.n, seed=0, workers=a.workers,
+                                            overwrite=True), a.repeat)
+        tw = _best(lambda: synth.write_mock(root / "new", a.n, seed=0, workers=a.workers,
+                                            overwrite=True), a.repeat)
+        print(f"{a.n} galaxies with {a.workers} workers (best of {a.repeat}): today's generator "
+              f"({a.ref[:10]}, version {today.VERSION}) {tt:.1f} s, this one (version {synth.VERSION}) "
+              f"{tw:.1f} s; ratio new/today {tw / tt:.2f}x")
 
 
 if __name__ == "__main__":

@@ -155,7 +155,7 @@ def compare(real: pd.DataFrame | str | os.PathLike[str], mock: pd.DataFrame | st
 
     >>> from helpers import realism
     >>> real = realism.reference()
-    >>> realism.compare(real, real)["ks"].max()
+    >>> float(realism.compare(real, real)["ks"].max())
     0.0
     """
     a = pd.read_csv(real) if isinstance(real, (str, os.PathLike)) else real

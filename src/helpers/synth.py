@@ -22,8 +22,8 @@ follow their spread.
    bar, ring, dust lane, odd features, colours (red bulges and blue disks on average, with a
    galaxy-wide scatter so that blue spheroids and red spirals exist). The label follows from
    the parameters by the Galaxy Zoo reading of them: roundness from the apparent axis ratio,
-   edge-on above 78.5 degrees, spiral where the arms are stronger than 0.12, boxy or no bulge
-   from the bulge. The observation is drawn too: the framing (half-light radius as a fraction
+   edge-on above 78.5 degrees, spiral where the arms are stronger than 0.12, "no bulge" below
+   a bulge-to-total of 0.15, boxy where the drawn bulge is. The observation is drawn too: the framing (half-light radius as a fraction
    of the image side, as the Kaggle cutouts are framed on each galaxy), the seeing relative to
    the galaxy, the peak brightness and stretch of the display, sky level, noise (and how much
    of it is correlated, as in cutouts resampled from coarser pixels), colour balance, and the
@@ -88,6 +88,7 @@ ZERO_POINT = 28.5  # r-band flux = 10 ** (-0.4 * (mag - ZERO_POINT)) (recorded i
 FAMILY_WEIGHTS: dict[str, float] = {"spheroid": 0.43, "disk": 0.555, "star": 0.015}
 EDGE_ON_DEG = 78.5  # disks seen beyond this inclination are labelled edge-on
 SPIRAL_ARMS = 0.12  # disks with stronger arms are labelled spiral
+NO_BULGE = 0.15  # edge-on disks with a smaller bulge-to-total are labelled "no bulge"
 ODD_FEATURES = schema.QUESTIONS[8].answers  # ring, lens or arc, disturbed, irregular, other, merger, dust lane
 
 _COL_INDEX = {c: i for i, c in enumerate(schema.COLUMNS)}
@@ -164,9 +165,9 @@ def _draw_disk(t: dict[str, Any], rng: np.random.Generator, hlr: float) -> None:
              disk_scale=disk_hlr / 1.68, bulge_hlr=ratio * disk_hlr,
              bulge_n=float(np.clip(rng.normal(2.0 + 2.5 * bt, 0.7), 1.0, 5.0)),
              bulge_q=float(rng.uniform(0.7, 1.0)))
-    t["boxy"] = bool(bt > 0.12 and rng.random() < 0.22)
+    t["boxy"] = bool(bt > NO_BULGE and rng.random() < 0.22)
     # arms: strength from invisible to grand design, weaker and tighter in bulgier disks
-    strength = float(rng.beta(1.6, 2.2) * (1.05 - 0.9 * bt))
+    strength = float(rng.beta(1.3, 2.4) * (1.05 - 0.9 * bt))
     t["arm_strength"] = strength
     if strength > 0.03:
         t.update(n_arms=int(rng.choice([1, 2, 3, 4, 5, 6], p=[0.05, 0.5, 0.2, 0.13, 0.07, 0.05])),
@@ -191,7 +192,7 @@ def _label(t: dict[str, Any]) -> str:
         q = t["axis_ratio"]
         return schema.ROUND_LABELS[0 if q > 0.8 else 1 if q > 0.5 else 2]
     if t["inclination_deg"] > EDGE_ON_DEG:
-        if t["bulge_to_total"] < 0.1:
+        if t["bulge_to_total"] < NO_BULGE:
             return "edge-on disk: no bulge"
         return "edge-on disk: boxy bulge" if t["boxy"] else "edge-on disk: rounded bulge"
     return "disk: spiral" if t["arm_strength"] > SPIRAL_ARMS else "disk: no spiral"
@@ -208,7 +209,7 @@ def _draw_observation(t: dict[str, Any], rng: np.random.Generator) -> None:
     t["stretch"] = float(rng.lognormal(math.log(6.0), 0.35))  # anchor over asinh softening
     t["core_limit"] = float(rng.normal(180.0, 20.0))  # the display compresses cores to about this
     t["sky_sigma"] = float(np.clip(rng.lognormal(math.log(4.3), 0.2), 1.6, 14.0))
-    t["sky_level"] = float(rng.normal(-0.2, 0.3) * t["sky_sigma"])  # black point near the sky
+    t["sky_level"] = float(rng.normal(-0.17, 0.24) * t["sky_sigma"])  # black point near the sky
     t["noise_corr"] = float(rng.uniform(0.5, 0.75))  # share of the noise variance on coarse pixels
     t["colour_gain"] = [float(g) for g in np.exp(rng.normal(0.0, 0.035, 3))]
     # field sources: fewer distinct ones in a frame that spans fewer seeing discs
@@ -287,28 +288,30 @@ def _bin(a: np.ndarray, os_: int) -> np.ndarray:
 def _deposit(layer: np.ndarray, x: np.ndarray, y: np.ndarray, f: np.ndarray) -> None:
     """Add point fluxes at coarse positions (relative to the canvas centre) with bilinear weights.
 
-    ``layer`` is one band (n, n) or all bands (3, n, n); for the latter ``f`` is (3, k).
+    ``layer`` is one band (n, n) or all bands (3, n, n); for the latter ``f`` is (3, k) or a
+    scalar / (k,) shared by the bands.
     """
     n = layer.shape[-1]
-    px = np.asarray(x, float) + n / 2 - 0.5
-    py = np.asarray(y, float) + n / 2 - 0.5
-    f = np.asarray(f, float)
-    x0 = np.floor(px).astype(int)
-    y0 = np.floor(py).astype(int)
+    px = np.atleast_1d(np.asarray(x, float)) + n / 2 - 0.5
+    py = np.atleast_1d(np.asarray(y, float)) + n / 2 - 0.5
+    x0 = np.floor(px).astype(np.int64)
+    y0 = np.floor(py).astype(np.int64)
     fx = px - x0
     fy = py - y0
-    for ox, oy, wgt in ((0, 0, (1 - fx) * (1 - fy)), (1, 0, fx * (1 - fy)),
-                        (0, 1, (1 - fx) * fy), (1, 1, fx * fy)):
-        xi = x0 + ox
-        yi = y0 + oy
+    idx, wgt = [], []
+    for ox, oy, w in ((0, 0, (1 - fx) * (1 - fy)), (1, 0, fx * (1 - fy)),
+                      (0, 1, (1 - fx) * fy), (1, 1, fx * fy)):
+        xi, yi = x0 + ox, y0 + oy
         ok = (xi >= 0) & (xi < n) & (yi >= 0) & (yi < n)
-        if layer.ndim == 3:
-            for b in range(layer.shape[0]):
-                fb = np.broadcast_to(f[b] if f.ndim == 2 else f, px.shape)
-                np.add.at(layer[b], (yi[ok], xi[ok]), fb[ok] * wgt[ok])
-        else:
-            fb = np.broadcast_to(f, px.shape)
-            np.add.at(layer, (yi[ok], xi[ok]), fb[ok] * wgt[ok])
+        idx.append(np.where(ok, yi * n + xi, 0))
+        wgt.append(np.where(ok, w, 0.0))
+    index = np.concatenate(idx)
+    weight = np.concatenate(wgt)
+    f = np.asarray(f, float)
+    bands = layer.reshape(-1, n * n) if layer.ndim == 3 else layer.reshape(1, n * n)
+    for b in range(bands.shape[0]):
+        fb = np.broadcast_to(f[b] if f.ndim == 2 else f, px.shape)
+        bands[b] += np.bincount(index, weights=np.tile(fb, 4) * weight, minlength=n * n)
 
 
 def _line(layer: np.ndarray, x0: float, y0: float, ang: float, length: float, flux_per_px: Any,
@@ -341,12 +344,17 @@ def _convolve(img: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     k = kernel.shape[0]
     m = n + k - 1
     m = m + (-m) % 16  # a fast FFT size
-    kpad = np.zeros((m, m))
-    kpad[:k, :k] = kernel
-    kpad = np.roll(kpad, (-(k // 2), -(k // 2)), axis=(0, 1))
-    fk = np.fft.rfft2(kpad)
-    out = np.fft.irfft2(np.fft.rfft2(img, s=(m, m)) * fk, s=(m, m))
+    key = (id(kernel), m)
+    if _KERNEL_FFT.get("key") != key:  # the same kernel serves both calls of one galaxy
+        kpad = np.zeros((m, m))
+        kpad[:k, :k] = kernel
+        kpad = np.roll(kpad, (-(k // 2), -(k // 2)), axis=(0, 1))
+        _KERNEL_FFT.update(key=key, fft=np.fft.rfft2(kpad), kernel=kernel)
+    out = np.fft.irfft2(np.fft.rfft2(img, s=(m, m)) * _KERNEL_FFT["fft"], s=(m, m))
     return out[..., :n, :n]
+
+
+_KERNEL_FFT: dict[str, Any] = {}
 
 
 def _galsim() -> Any:
@@ -732,13 +740,13 @@ def _visible(display: np.ndarray, t: dict[str, Any]) -> None:
 
 
 def _resize(display: np.ndarray) -> np.ndarray:
-    """Bicubic resampling of each band from COARSE to FINE: a (FINE, FINE, 3) float image."""
+    """Bicubic resampling of each band from COARSE to FINE: a (3, FINE, FINE) float32 image."""
     from PIL import Image
 
-    out = np.empty((FINE, FINE, 3), np.float32)
+    out = np.empty((3, FINE, FINE), np.float32)
     for b in range(3):
         im = Image.fromarray(np.ascontiguousarray(display[b], np.float32), "F")
-        out[..., b] = np.asarray(im.resize((FINE, FINE), Image.Resampling.BICUBIC))
+        out[b] = np.asarray(im.resize((FINE, FINE), Image.Resampling.BICUBIC))
     return out
 
 
@@ -747,35 +755,38 @@ _NOISE_BANK: list[np.ndarray] = []
 
 
 def _noise_bank() -> np.ndarray:
-    """A fixed (512, 512, 3) field of unit Gaussian noise, made once per process from a constant seed."""
+    """A fixed (3, 512, 512) field of unit Gaussian noise, made once per process from a constant seed."""
     if not _NOISE_BANK:
         rng = np.random.default_rng(20240611)
-        _NOISE_BANK.append(rng.standard_normal((_BANK_SIZE, _BANK_SIZE, 3), np.float32))
+        _NOISE_BANK.append(rng.standard_normal((3, _BANK_SIZE, _BANK_SIZE), np.float32))
     return _NOISE_BANK[0]
 
 
-def _fine_noise(rng: np.random.Generator) -> np.ndarray:
-    """Unit pixel noise for one image: a window of the bank at a random place, flip and channel order."""
+def _add_fine_noise(out: np.ndarray, sigma: float, rng: np.random.Generator) -> None:
+    """Add pixel noise to a (3, FINE, FINE) image: windows of the bank at a random place,
+    channel order, flip and transpose (views: no copy of the bank)."""
+    bank = _noise_bank()
     y0, x0 = (int(v) for v in rng.integers(0, _BANK_SIZE - FINE, 2))
-    win = _noise_bank()[y0:y0 + FINE, x0:x0 + FINE][:, :, rng.permutation(3)]
-    if rng.random() < 0.5:
-        win = win[::-1]
-    if rng.random() < 0.5:
-        win = win.transpose(1, 0, 2)
-    return win
+    order = rng.permutation(3)
+    flip, swap = rng.random(2) < 0.5
+    for b in range(3):
+        win = bank[order[b], y0:y0 + FINE, x0:x0 + FINE]
+        win = win[::-1] if flip else win
+        win = win.T if swap else win
+        out[b] += win * np.float32(sigma)
 
 
 def _to_rgb(display: np.ndarray, t: dict[str, Any], rng: np.random.Generator) -> np.ndarray:
     """Sky level, saturation to the own hue, resampling, fine-grained noise: 8-bit RGB."""
     display = display + t["sky_level"]
     peak = display.max(axis=0)
-    display *= (255.0 / np.maximum(peak, 255.0))[None]  # saturated pixels keep their hue
+    if peak.max() > 255.0:
+        display *= (255.0 / np.maximum(peak, 255.0))[None]  # saturated pixels keep their hue
     out = _resize(display)
-    sig = t["sky_sigma"] * NOISE_PER_CHANNEL * math.sqrt(1.0 - t["noise_corr"])
-    out += _fine_noise(rng) * np.float32(sig)
+    _add_fine_noise(out, t["sky_sigma"] * NOISE_PER_CHANNEL * math.sqrt(1.0 - t["noise_corr"]), rng)
     out += np.float32(0.5)
     np.clip(out, 0, 255, out=out)
-    return out.astype(np.uint8)
+    return np.ascontiguousarray(out.astype(np.uint8).transpose(1, 2, 0))
 
 
 def _draw_galaxy(t: dict[str, Any], rng: np.random.Generator) -> np.ndarray:
@@ -881,8 +892,8 @@ def _answer_probs(t: dict[str, Any]) -> dict[int, np.ndarray]:
     # Q9 edge-on bulge
     if t["boxy"]:
         p9 = [0.35, 0.55, 0.10]
-    elif bt < 0.1:
-        p9 = [0.22 + 2.0 * bt, 0.04, 0.74 - 2.0 * bt]
+    elif bt < NO_BULGE:
+        p9 = [0.22 + 1.5 * bt, 0.04, 0.74 - 1.5 * bt]
     else:
         p9 = [0.8, 0.08, 0.12]
     P[9] = _mix(p9, 0.4 * fuzzy)
