@@ -38,3 +38,19 @@ def _environment_is_given_back():
     for key in [k for k in os.environ if k not in saved]:
         del os.environ[key]
     os.environ.update(saved)
+
+
+# The replay (pytest --nbval) compares each chapter's headline numbers through the report that
+# helpers.reference prints (within the measured run-to-run tolerance of the reference run), not
+# digit by digit through the glue records myst-nb reads for the book: those carry the same
+# numbers to more digits than a run on another machine reproduces.
+GLUE_RECORDS = ("application/papermill.record/text/plain", "application/papermill.record/text/html",
+                "application/papermill.record/text/markdown")
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        parent = getattr(item, "parent", None)
+        skip = getattr(parent, "skip_compare", None)
+        if skip is not None and GLUE_RECORDS[0] not in skip:
+            parent.skip_compare = tuple(skip) + GLUE_RECORDS

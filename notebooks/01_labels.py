@@ -26,7 +26,6 @@
 # %%
 import matplotlib.pyplot as plt
 import pandas as pd
-from myst_nb import glue
 
 from helpers import artifacts, labels, paths, plots, study
 from helpers.dataset import load_dataset
@@ -129,7 +128,6 @@ plots.show_photo(fig)
 # %%
 changes = labels.compare_rules(galaxies, threshold=label_threshold, agreement=agreement)
 n_changed = int((seed_rule["label"] != ours["label"]).sum())
-glue("n_changed", n_changed, display=False)
 print(f"{n_changed} of {len(ours)} galaxies ({100 * n_changed / len(ours):.1f}%) change label")
 labels.rule_changes(changes)
 
@@ -162,7 +160,8 @@ else:
 # %%
 out = ours.assign(seed_label=seed_rule["label"].to_numpy()).join(galaxies[COLUMNS])
 artifacts.write_parquet(out, run_path / "labels.parquet")
-metrics = artifacts.update_metrics(run_path, "labels", {
+truth_sentence = labels.truth_sentence(None if recovery is None else recovery["accuracy"])
+metrics = study.close_chapter(run_path, "labels", {
     "data_source": source["kind"],
     "galaxies": len(out),
     "images_checked": report.n_images,
@@ -171,12 +170,9 @@ metrics = artifacts.update_metrics(run_path, "labels", {
     "label_counts": {k: int(v) for k, v in counts.items()},
     "changed_from_seed_rule": n_changed,
     "truth_accuracy": None if recovery is None else round(recovery["accuracy"], 4),
-})
-glue("n_galaxies", len(out), display=False)
-glue("top_label", counts.idxmax(), display=False)
-glue("truth_sentence", "the real data has no ground truth to check them against" if recovery is None
-     else f"the labels match the drawn morphology for {recovery['accuracy']:.1%} of the mock galaxies",
-     display=False)
+}, headlines={} if recovery is None else {"truth_accuracy": round(recovery["accuracy"], 4)},
+    source=source, glued={"n_galaxies": len(out), "top_label": counts.idxmax(),
+                          "truth_sentence": truth_sentence, "n_changed": n_changed})
 metrics["labels"]["label_counts"]
 
 # %% [markdown]

@@ -29,7 +29,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
-from myst_nb import glue
 
 from helpers import artifacts, plots, study
 from helpers import reduce as R
@@ -187,21 +186,23 @@ artifacts.write_parquet(frame, run_path / "embeddings.parquet")
 print(f"embeddings.parquet: {len(frame)} galaxies, maps {sorted(maps)}")
 
 # %%
-# NBVAL_IGNORE_OUTPUT
-metrics = artifacts.update_metrics(run_path, "reduce", {
+headlines = {"trustworthiness": {name.lower().replace("-", ""): round(v, 4) for name, v in trust.items()},
+             "pca_variance_2": round(float(share[:2].sum()), 4)}
+metrics = study.close_chapter(run_path, "reduce", {
     "data_source": source["kind"], "galaxies": int(len(frame)), "pca_input": int(pca_input),
     "pca_variance_2": round(float(share[:2].sum()), 4),
     f"pca_variance_{pca_components}": round(float(share[:pca_components].sum()), 4),
     "lda_components": int(lda_used), "tsne_kl": round(tsne_kl, 4),
     "tsne_perplexity": tsne_perplexity, "tsne_learning_rate": tsne_learning_rate,
+    "settings": {"pca_input": pca_input, "tsne_perplexity": tsne_perplexity,  # chapters 5 and 7 rebuild maps with these
+                 "tsne_learning_rate": tsne_learning_rate, "umap_neighbors": umap_neighbors,
+                 "umap_min_dist": umap_min_dist, "umap_components": umap_components, "seed": seed},
     "trustworthiness": {k: round(v, 4) for k, v in trust.items()},
     "maps": sorted(maps),
+}, headlines=headlines, source=source, glued={
+    "n_galaxies": int(len(frame)), "pca2_variance": f"{share[:2].sum():.0%}", "best_map": best_map,
+    **{f"trust_{name.lower().replace('-', '')}": f"{value:.3f}" for name, value in trust.items()},
 })
-glue("n_galaxies", int(len(frame)), display=False)
-glue("pca2_variance", f"{share[:2].sum():.0%}", display=False)
-glue("best_map", best_map, display=False)
-for name, value in trust.items():
-    glue(f"trust_{name.lower().replace('-', '')}", f"{value:.3f}", display=False)
 
 # %% [markdown]
 # ## Summary

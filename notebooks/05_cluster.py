@@ -41,16 +41,17 @@ from helpers.schema import ID_COLUMN
 # %% tags=["parameters"]
 data_dir = "data/synthetic/demo"  # Kaggle layout (and, on the mock, ground_truth.csv)
 run_dir = "data/processed/demo"  # reads embeddings.parquet; writes clusters.parquet
-spaces = ["pca7", "lda7", "umap7", "tsne2"]  # maps of embeddings.parquet to cluster (chapter 4 names)
+spaces = ["pca", "lda", "umap", "tsne"]  # a method: its k-D map from chapter 4; or a map by name ("pca2")
 elbow_max_k = 10  # elbow curves for k from 1 to this
 k_values = [3, 4, 5, 6, 7, 8]  # k-means is kept for these k on every space
 dbscan_min_samples = 10  # DBSCAN on the t-SNE map; eps is read off the k-distance curve's knee
 hdbscan_min_cluster_size = 25  # HDBSCAN's smallest cluster, on the t-SNE map and on umap7
-gallery = "kmeans8_umap7"  # the clustering whose clusters get a gallery (a clusters.parquet column)
+gallery = "kmeans8_umap"  # the clustering whose clusters get a gallery (a space as in `spaces`)
 gallery_central = 6  # galaxies nearest each cluster's centre
 gallery_random = 4  # and random members
 thumbnail_size = 48  # pixels of the hover images on the interactive map
 map_points = None  # galaxies on the interactive map (None: all; a seeded sample keeps big runs light)
+stability_seeds = 5  # seeds for the stability of the maps and clusterings (UMAP and k-means)
 seed = 42  # seeds k-means, the galleries' random picks
 
 # %%
@@ -58,7 +59,9 @@ data_path, run_path, source = study.open_chapter(data_dir, run_dir, seed=seed)
 galaxies, _ = R.load_codes(run_path, data_path)
 emb = pd.read_parquet(run_path / "embeddings.parquet")
 assert np.array_equal(emb[ID_COLUMN].to_numpy(), galaxies[ID_COLUMN].to_numpy())
-space = {name: R.coordinates(emb, name) for name in spaces}
+resolved = {name: R.resolve_space(emb, name) for name in spaces}  # "lda" -> "lda7" (or "lda4")
+space = {name: R.coordinates(emb, name) for name in resolved.values()}
+gallery = C.resolve_clustering(gallery, resolved)
 tsne2 = R.coordinates(emb, "tsne2")
 print(f"{len(galaxies)} galaxies; spaces {', '.join(f'{n} ({x.shape[1]}-D)' for n, x in space.items())}")
 
@@ -135,7 +138,7 @@ print(f"eps = {eps:.3f} (knee at galaxy {knee_at} of {len(kdist)}): {dbscan_summ
 
 # %%
 clusterings["hdbscan_tsne2"] = C.hdbscan(tsne2, hdbscan_min_cluster_size)
-umap_space = next((n for n in spaces if n.startswith("umap")), None)
+umap_space = next((n for n in space if n.startswith("umap")), None)
 if umap_space:
     clusterings[f"hdbscan_{umap_space}"] = C.hdbscan(space[umap_space], hdbscan_min_cluster_size)
 density = [n for n in clusterings if n.startswith("hdbscan")]
@@ -148,6 +151,38 @@ plt.show()
 # NBVAL_IGNORE_OUTPUT
 summaries = pd.DataFrame({name: C.summary(a) for name, a in clusterings.items()}).T
 summaries.loc[["dbscan_tsne2", *density]].round(3)
+
+# %% [markdown]
+# ## Would another seed find the same clusters?
+#
+# UMAP and k-means start from random numbers. Here the 7-D UMAP space is rebuilt from the codes
+# with `stability_seeds` different seeds (chapter 4's settings, read from the run; the first seed
+# is chapter 4's own and gives back its map), and k-means and HDBSCAN are run on each. The ARI
+# between the clusterings of every pair of seeds says how much of a clustering is the data and
+# how much the seed. k-means on PCA-7 changes only its own starting centres. (t-SNE's seed
+# spread is not measured here: five more t-SNE maps would double the chapter's time.)
+
+# %%
+settings = R.chapter4_settings(run_path)
+_, codes = R.load_codes(run_path)
+x_in, _ = R.pca(codes, settings["pca_input"], seed=settings["seed"])
+seeds = [settings["seed"] + i for i in range(stability_seeds)]
+umaps = {s: R.umap_embed(x_in, settings["umap_components"], n_neighbors=settings["umap_neighbors"],
+                         min_dist=settings["umap_min_dist"], seed=s) for s in seeds}
+k_stable = max(k_values)
+pca_space = next((n for n in space if n.startswith("pca")), None)
+runs = {f"kmeans{k_stable} on UMAP-{settings['umap_components']} (map and k-means seed)":
+        {s: C.kmeans(u, k_stable, seed=s) for s, u in umaps.items()},
+        f"HDBSCAN on UMAP-{settings['umap_components']} (map seed)":
+        {s: C.hdbscan(u, hdbscan_min_cluster_size) for s, u in umaps.items()}}
+if pca_space:
+    runs[f"kmeans{k_stable} on {pca_space} (k-means seed)"] = {
+        s: C.kmeans(space[pca_space], k_stable, seed=s) for s in seeds}
+stability = pd.DataFrame({name: C.seed_stability(a) for name, a in runs.items()}).T
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+stability.round(3)
 
 # %% [markdown]
 # ## What each cluster holds: a gallery
@@ -208,27 +243,29 @@ for name in dict.fromkeys([gallery, "dbscan_tsne2", *density]):
     colourings.append(name)
 layout = interactive.galaxy_map(points, colourings,
                                 interactive.thumbnail_uris(images, size=thumbnail_size),
-                                palettes={"label": plots.LABEL_COLORS,
-                                          "true morphology": plots.LABEL_COLORS},
+                                palettes={name: plots.LABEL_COLORS for name in colourings
+                                          if name in ("label", "true morphology")},
                                 title=f"t-SNE map of {len(points)} galaxies ({source['kind']} data)",
                                 width=650)
 glue("galaxy_map", HTML(interactive.map_html(layout, bokehjs="book")), display=False)
 print(f"map of {len(points)} galaxies, colourings: {', '.join(colourings)}")
 
 # %%
-# NBVAL_IGNORE_OUTPUT
-metrics = artifacts.update_metrics(run_path, "cluster", {
-    "data_source": source["kind"], "galaxies": int(len(frame)), "spaces": spaces,
+headlines = {"stability_mean_ari": {name.split(" (")[0].replace(" ", "_"): round(float(v), 4)
+                                    for name, v in stability["mean_ari"].items()}}
+metrics = study.close_chapter(run_path, "cluster", {
+    "data_source": source["kind"], "galaxies": int(len(frame)), "spaces": sorted(space),
     "k_values": k_values, "dbscan_eps": round(eps, 4), "dbscan_min_samples": dbscan_min_samples,
     "hdbscan_min_cluster_size": hdbscan_min_cluster_size,
     "summaries": {name: {k: round(float(v), 4) for k, v in s.items()} for name, s in summaries.iterrows()},
+    "seed_stability": {name: row.to_dict() for name, row in stability.iterrows()},
+}, headlines=headlines, source=source, glued={
+    "n_clusterings": len(clusterings), "dbscan_eps": f"{eps:.2f}",
+    "dbscan_clusters": int(dbscan_summary["clusters"]), "dbscan_noise": f"{dbscan_summary['noise']:.0%}",
+    "hdbscan_clusters": int(summaries.loc["hdbscan_tsne2", "clusters"]), "gallery_name": gallery,
+    "stability_seeds": stability_seeds,
+    "stability_sentence": C.stability_sentence(stability["mean_ari"].to_dict()),
 })
-glue("n_clusterings", len(clusterings), display=False)
-glue("dbscan_eps", f"{eps:.2f}", display=False)
-glue("dbscan_clusters", int(dbscan_summary["clusters"]), display=False)
-glue("dbscan_noise", f"{dbscan_summary['noise']:.0%}", display=False)
-glue("hdbscan_clusters", int(summaries.loc["hdbscan_tsne2", "clusters"]), display=False)
-glue("gallery_name", gallery, display=False)
 
 # %% [markdown]
 # ## Summary
@@ -238,5 +275,6 @@ glue("gallery_name", gallery, display=False)
 # k-distance curve, finds {glue:text}`dbscan_clusters` clusters and calls
 # {glue:text}`dbscan_noise` of the galaxies noise; HDBSCAN on the same map finds
 # {glue:text}`hdbscan_clusters`. The gallery above shows what the clusters of
-# {glue:text}`gallery_name` hold. Chapter 6 measures how these clusterings agree with each
+# {glue:text}`gallery_name` hold. Across {glue:text}`stability_seeds` seeds,
+# {glue:text}`stability_sentence` Chapter 6 measures how these clusterings agree with each
 # other, with the labels and, on the mock, with the truth.

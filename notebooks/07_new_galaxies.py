@@ -31,9 +31,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from IPython.display import display
-from myst_nb import glue
 
-from helpers import artifacts, paths, plots, study, survey
+from helpers import artifacts, evaluate, paths, plots, study, survey
 from helpers import place as P
 from helpers import reduce as R
 from helpers.dataset import read_solutions
@@ -52,12 +51,8 @@ workers = 2  # Dask local-cluster processes (None: one per core)
 scheduler = None  # a Dask scheduler address (tcp://host:8786) to use instead of a local cluster
 shard_size = 100  # images per Dask task
 vote_k = 10  # labelled neighbours that vote for a new galaxy's label
-pca_input = 50  # as chapter 4
-tsne_perplexity = 200  # as chapter 4
-umap_neighbors = 50  # as chapter 4
-umap_min_dist = 0.15  # as chapter 4
 similar_k = 6  # similar study galaxies shown per example
-seed = 42  # as chapter 4 (rebuilds its maps)
+seed = 42  # seeds the Dask shards' order and the examples (the maps use chapter 4's own settings)
 
 # %%
 data_path, run_path, source = study.open_chapter(data_dir, run_dir, seed=seed)
@@ -108,12 +103,15 @@ print(f"{len(new)} new galaxies beside the study's {len(galaxies)}")
 # ## On the study's maps
 #
 # The study's t-SNE and UMAP maps are rebuilt from the run (UMAP with chapter 4's seed gives
-# back chapter 4's map) and the new galaxies are embedded into them without moving the study's
-# galaxies: each lands among the study galaxies its code resembles.
+# back chapter 4's map) with the settings chapter 4 recorded in the run, and the new galaxies are
+# embedded into them without moving the study's galaxies: each lands among the study galaxies
+# its code resembles.
 
 # %%
-maps = P.StudyMaps(codes, emb, pca_input=pca_input, perplexity=tsne_perplexity,
-                   umap_neighbors=umap_neighbors, umap_min_dist=umap_min_dist, seed=seed)
+settings = R.chapter4_settings(run_path)
+maps = P.StudyMaps(codes, emb, pca_input=settings["pca_input"], perplexity=settings["tsne_perplexity"],
+                   umap_neighbors=settings["umap_neighbors"], umap_min_dist=settings["umap_min_dist"],
+                   seed=settings["seed"])
 new_tsne = maps.tsne(new_codes)
 study_umap, new_umap = maps.umap(new_codes)
 votes = P.predict_labels(codes, galaxies["label"], new_codes, k=vote_k)
@@ -135,8 +133,8 @@ plt.show()
 #
 # Each new galaxy takes the label most of its `vote_k` nearest labelled study galaxies carry.
 # On the mock the held-back set has votes (turned into labels by chapter 1's tree) and a drawn
-# truth, so the prediction can be scored against both; "always the most common label" is the
-# floor.
+# truth, so the prediction can be scored against both, with 95% intervals (bootstrap over the
+# new galaxies); "always the most common label" of the study is the floor.
 
 # %%
 result = pd.DataFrame({ID_COLUMN: new[ID_COLUMN], "tsne2_1": new_tsne[:, 0], "tsne2_2": new_tsne[:, 1],
@@ -148,11 +146,12 @@ if heldback is not None:
     vote_labels = assign_labels(read_solutions(heldback))[[ID_COLUMN, "label"]]
     truth = pd.read_csv(heldback / TRUTH_FILE, usecols=[ID_COLUMN, "true_label"])
     result = result.merge(vote_labels, on=ID_COLUMN, how="left").merge(truth, on=ID_COLUMN, how="left")
-    floor = float(galaxies["label"].value_counts(normalize=True).iloc[0])
-    scores = {"vs_vote_label": float((result["predicted"] == result["label"]).mean()),
-              "vs_truth": float((result["predicted"] == result["true_label"]).mean()),
-              "vote_labels_vs_truth": float((result["label"] == result["true_label"]).mean()),
-              "majority": floor}
+    most_common = galaxies["label"].value_counts().index[0]
+    scores = {"vs_vote_label": evaluate.accuracy(result["predicted"], result["label"], seed=seed),
+              "vs_truth": evaluate.accuracy(result["predicted"], result["true_label"], seed=seed),
+              "vote_labels_vs_truth": evaluate.accuracy(result["label"], result["true_label"], seed=seed),
+              "majority": evaluate.accuracy(np.full(len(result), most_common, dtype=object),
+                                            result["true_label"], seed=seed)}
 artifacts.write_parquet(result, run_path / "new_galaxies.parquet")
 
 # %%
@@ -162,7 +161,7 @@ result["predicted"].value_counts().rename("new galaxies").to_frame()
 # %%
 # NBVAL_IGNORE_OUTPUT
 if scores:
-    display(pd.Series(scores, name="accuracy").round(3).to_frame())
+    display(pd.DataFrame({"accuracy (95% interval)": {k: e.format(".3f") for k, e in scores.items()}}))
     plots.confusion_heatmap(pd.crosstab(result["true_label"].rename("true morphology"),
                                         result["predicted"].rename("predicted")),
                             title="held-back mock galaxies: truth against predicted label")
@@ -174,7 +173,7 @@ if scores:
 # %%
 if scores:
     print("predicted labels match the truth at least twice as often as the most common label"
-          if scores["vs_truth"] >= 2 * scores["majority"] else
+          if scores["vs_truth"].value >= 2 * scores["majority"].value else
           "WARNING: predicted labels barely beat always answering the most common label")
 else:
     print("no truth for these galaxies: the predictions are shown, not scored")
@@ -206,19 +205,13 @@ fig.subplots_adjust(left=0.16, wspace=0.05, hspace=0.3)
 plots.show_photo(fig)
 
 # %%
-# NBVAL_IGNORE_OUTPUT
-metrics = artifacts.update_metrics(run_path, "new", {
+metrics = study.close_chapter(run_path, "new", {
     "data_source": source["kind"], "images": int(summary["images"]), "codes": int(len(new)),
     "unreadable": int(summary["bad"]), "vote_k": vote_k,
     "predicted_counts": result["predicted"].value_counts().to_dict(),
-    **{k: round(v, 4) for k, v in scores.items()},
-})
-glue("n_new", int(len(new)), display=False)
-glue("score_sentence", (
-    f"Against the drawn morphology of these held-back mock galaxies the predicted label is right "
-    f"{scores['vs_truth']:.0%} of the time (the held-back galaxies' own vote labels: "
-    f"{scores['vote_labels_vs_truth']:.0%}; always the most common label: {scores['majority']:.0%})."
-    if scores else "These galaxies have no truth to score the predictions against."), display=False)
+    **{k: e.to_dict() for k, e in scores.items()},
+}, headlines={k: round(e.value, 4) for k, e in scores.items() if k in ("vs_truth", "vs_vote_label")},
+    source=source, glued={"n_new": int(len(new)), "score_sentence": evaluate.heldback_sentence(scores)})
 
 # %% [markdown]
 # ## Summary

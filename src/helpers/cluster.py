@@ -19,6 +19,18 @@ from helpers.schema import ID_COLUMN
 NOISE = -1
 
 
+def resolve_clustering(name: str, spaces: dict[str, str]) -> str:
+    """A clustering named with a space as the profile gave it, renamed to the map chapter 4 wrote.
+
+    >>> resolve_clustering("kmeans8_umap", {"umap": "umap7", "lda": "lda4"})
+    'kmeans8_umap7'
+    >>> resolve_clustering("dbscan_tsne2", {"tsne": "tsne2"})
+    'dbscan_tsne2'
+    """
+    method, _, space = name.partition("_")
+    return f"{method}_{spaces.get(space, space)}"
+
+
 def elbow(x: np.ndarray, ks: Iterable[int] = range(1, 11), seed: int = 42) -> pd.Series:
     """k-means inertia (within-cluster sum of squares) for each k, scaled so that k=1 is 1.
 
@@ -110,6 +122,41 @@ def _by_size(labels: np.ndarray) -> np.ndarray:
     for new, old in enumerate(sorted(ids, key=lambda c: -sizes[c])):
         out[labels == old] = new
     return out
+
+
+def seed_stability(assignments: dict[int, np.ndarray]) -> dict:
+    """Agreement (ARI) between the clusterings one method gave with different seeds.
+
+    Returns the mean, lowest and highest ARI over every pair of seeds: 1 means the seed does not
+    matter; well below 1 means the clusters are an accident of the seed.
+
+    >>> stable = {s: np.array([0, 0, 1, 1]) for s in (1, 2, 3)}
+    >>> seed_stability(stable)
+    {'seeds': 3, 'mean_ari': 1.0, 'min_ari': 1.0, 'max_ari': 1.0}
+    """
+    from itertools import combinations
+
+    from helpers.compare import score
+
+    values = [score(assignments[a], assignments[b], "ARI") for a, b in combinations(sorted(assignments), 2)]
+    if not values:
+        raise ParameterError("seed stability needs at least two seeds")
+    return {"seeds": len(assignments), "mean_ari": round(float(np.mean(values)), 6),
+            "min_ari": round(float(np.min(values)), 6), "max_ari": round(float(np.max(values)), 6)}
+
+
+def stability_sentence(mean_ari: dict[str, float]) -> str:
+    """A sentence on :func:`seed_stability`'s mean ARI per clustering.
+
+    >>> stability_sentence({"kmeans8 on pca7": 0.97, "HDBSCAN on UMAP-7": 0.6})
+    'kmeans8 on pca7 barely changes (mean ARI between seeds 0.97); HDBSCAN on UMAP-7 changes noticeably (0.60).'
+    """
+    parts = []
+    for i, (name, value) in enumerate(mean_ari.items()):
+        kind = ("barely changes" if value >= 0.9 else "changes noticeably" if value >= 0.5
+                else "is largely an accident of the seed")
+        parts.append(f"{name} {kind} ({'mean ARI between seeds ' if i == 0 else ''}{value:.2f})")
+    return "; ".join(parts) + "."
 
 
 def summary(assign: np.ndarray) -> dict:

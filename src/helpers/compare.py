@@ -49,6 +49,18 @@ def matrix(frame: pd.DataFrame, rows: Sequence[str], columns: Sequence[str] | No
     return out
 
 
+def mean_offdiagonal(table: pd.DataFrame) -> float:
+    """Mean of a square agreement matrix off its diagonal (NaN for a 1x1 matrix).
+
+    >>> mean_offdiagonal(pd.DataFrame([[1, 0.2, 0.4], [0.2, 1, 0.6], [0.4, 0.6, 1]]))
+    0.4
+    """
+    values = table.to_numpy(dtype=float)
+    if len(values) < 2:
+        return float("nan")
+    return round(float(values[np.triu_indices(len(values), 1)].mean()), 12)
+
+
 def purity(assign: Sequence, reference: Sequence) -> float:
     """Share of galaxies whose cluster's most common reference class is their own class.
 
@@ -122,16 +134,42 @@ def probe_predict(x: np.ndarray, y: np.ndarray, *, folds: int = 5, seed: int = 4
     the 512 correlated ReLU outputs otherwise make the solver crawl (hundreds of iterations for
     the same accuracy).
     """
+    from sklearn.model_selection import cross_val_predict
+
+    cv = _folds(y, folds, seed)
+    smallest_fit = len(x) - -(-len(x) // cv.get_n_splits())  # rows of the smallest training fold
+    model = _linear_probe(smallest_fit - 1, x.shape[1], seed, n_components)
+    return cross_val_predict(model, x, y, cv=cv)
+
+
+def knn_fit_predict(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, *,
+                    k: int = 10) -> np.ndarray:
+    """Label of each test galaxy by a vote of its ``k`` nearest training galaxies (cosine).
+
+    The out-of-sample k-NN probe: fitted on galaxies the network trained on, scored on the others.
+    """
+    from sklearn.neighbors import KNeighborsClassifier
+
+    return KNeighborsClassifier(n_neighbors=min(k, len(x_train)), metric="cosine").fit(
+        x_train, y_train).predict(x_test)
+
+
+def _linear_probe(n_rows: int, n_cols: int, seed: int, n_components: int = 50):
     from sklearn.decomposition import PCA
     from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import cross_val_predict
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    n_components = min(n_components, x.shape[1], len(x) - len(x) // max(folds, 2) - 1)
-    model = make_pipeline(StandardScaler(), PCA(n_components, whiten=True, random_state=seed),
-                          LogisticRegression(C=0.1, max_iter=1000))
-    return cross_val_predict(model, x, y, cv=_folds(y, folds, seed))
+    n_components = min(n_components, n_cols, n_rows - 1)
+    return make_pipeline(StandardScaler(), PCA(n_components, whiten=True, random_state=seed),
+                         LogisticRegression(C=0.1, max_iter=1000))
+
+
+def probe_fit_predict(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, *,
+                      seed: int = 42, n_components: int = 50) -> np.ndarray:
+    """The linear probe of :func:`probe_predict`, fitted on the training galaxies, applied to the test ones."""
+    model = _linear_probe(len(x_train), x_train.shape[1], seed, n_components)
+    return model.fit(x_train, y_train).predict(x_test)
 
 
 def accuracy(pred: np.ndarray, y: np.ndarray) -> dict:
@@ -150,16 +188,20 @@ def majority(y: np.ndarray) -> float:
     return float(pd.Series(y).value_counts(normalize=True).iloc[0])
 
 
-def pixel_codes(images: np.ndarray, n_components: int = 50, seed: int = 0) -> np.ndarray:
+def pixel_codes(images: np.ndarray, n_components: int = 50, seed: int = 0,
+                fit_rows: np.ndarray | None = None) -> np.ndarray:
     """A no-network baseline: the images' raw pixels (flattened, scaled to 0..1), PCA-reduced.
 
-    Probing these answers "is it the network, or would the pixels alone do?".
+    Probing these answers "is it the network, or would the pixels alone do?". ``fit_rows``
+    (a boolean mask) fits the PCA on those images only (the training galaxies) and applies it
+    to all.
     """
     from sklearn.decomposition import PCA
 
     flat = images.reshape(len(images), -1).astype(np.float32) / 255.0
-    n_components = min(n_components, *flat.shape)
-    return PCA(n_components=n_components, random_state=seed).fit_transform(flat).astype(np.float32)
+    fit = flat if fit_rows is None else flat[np.asarray(fit_rows)]
+    n_components = min(n_components, *fit.shape)
+    return PCA(n_components=n_components, random_state=seed).fit(fit).transform(flat).astype(np.float32)
 
 
 def confusion(pred: np.ndarray, y: np.ndarray, order: Sequence[str]) -> pd.DataFrame:

@@ -109,6 +109,45 @@ def neighbour_label_agreement(neighbours: np.ndarray, labels: pd.Series) -> dict
     return {"agreement": agreement, "chance": float((shares**2).sum())}
 
 
+def agreement_per_galaxy(codes: np.ndarray, labels: pd.Series, query: np.ndarray,
+                         reference: np.ndarray, k: int = 5) -> np.ndarray:
+    """For each labelled galaxy of ``query`` (a boolean mask), the share of its ``k`` nearest
+    galaxies of ``reference`` (cosine distance, itself excluded) that carry its label.
+
+    Scoring galaxies the network never trained on against neighbours among the ones it did
+    (``query=unseen, reference=train``) is the out-of-sample form of chapter 3's agreement.
+    Returns one share per labelled query galaxy, in row order.
+
+    >>> codes = np.array([[1.0, 0], [0.9, 0.1], [0, 1.0], [0.1, 0.9]])
+    >>> labels = pd.Series(["a", "a", "b", "b"])
+    >>> agreement_per_galaxy(codes, labels, np.array([1, 0, 1, 0], bool), np.array([0, 1, 0, 1], bool), k=1)
+    array([1., 1.])
+    """
+    from sklearn.neighbors import NearestNeighbors
+
+    lab = labels.to_numpy(dtype=object)
+    query = np.flatnonzero(np.asarray(query) & pd.notna(lab))
+    ref = np.flatnonzero(np.asarray(reference) & pd.notna(lab))
+    if not 1 <= k < len(ref):
+        raise ParameterError(f"k={k}: needs 1 <= k < number of reference galaxies ({len(ref)})")
+    index = NearestNeighbors(n_neighbors=k + 1, metric="cosine", algorithm="brute").fit(codes[ref])
+    _, idx = index.kneighbors(codes[query])
+    neighbours = ref[idx]
+    own = neighbours == query[:, None]  # a query galaxy that is also a reference one
+    keep = np.array([row[~mask][:k] for row, mask in zip(neighbours, own, strict=True)])
+    return (lab[keep] == lab[query][:, None]).mean(axis=1)
+
+
+def label_chance(labels: pd.Series) -> float:
+    """Probability that two labelled galaxies drawn at random share a label.
+
+    >>> label_chance(pd.Series(["a", "a", "b", None]))
+    0.5555555555555556
+    """
+    shares = labels.dropna().value_counts(normalize=True)
+    return float((shares**2).sum())
+
+
 def pick_queries(galaxies: pd.DataFrame, per_label: int = 1, seed: int = 0) -> list[int]:
     """Row positions of ``per_label`` random galaxies of each label, in the study's label order."""
     rng = np.random.default_rng(seed)

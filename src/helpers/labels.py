@@ -219,3 +219,14 @@ def threshold_sweep(fractions: pd.DataFrame, thresholds=None) -> pd.DataFrame:
         for t in thresholds
     ]
     return pd.DataFrame(rows)
+
+
+def truth_sentence(accuracy: float | None) -> str:
+    """Chapter 1's sentence on the labels against the mock's truth (``None``: real data).
+
+    >>> truth_sentence(0.8123)
+    'the labels match the drawn morphology for 81.2% of the mock galaxies'
+    """
+    if accuracy is None:
+        return "the real data has no ground truth to check them against"
+    return f"the labels match the drawn morphology for {accuracy:.1%} of the mock galaxies"

@@ -917,6 +917,21 @@ def features_frame(ids: Sequence[int] | np.ndarray, codes: np.ndarray) -> pd.Dat
     return frame
 
 
+def predictions_frame(ids: Sequence[int] | np.ndarray, predicted: np.ndarray) -> pd.DataFrame:
+    """``GalaxyID`` + the 37 predicted vote fractions under the Kaggle column names.
+
+    >>> predictions_frame([7], np.zeros((1, 37), np.float32)).columns[[0, 1, -1]].tolist()
+    ['GalaxyID', 'Class1.1', 'Class11.6']
+    """
+    predicted = np.asarray(predicted, dtype=np.float32)
+    if predicted.shape != (len(ids), len(COLUMNS)):
+        raise ParameterError(f"predictions of shape {predicted.shape} for {len(ids)} galaxies "
+                             f"and {len(COLUMNS)} answers")
+    frame = pd.DataFrame(predicted, columns=list(COLUMNS))
+    frame.insert(0, ID_COLUMN, np.asarray(ids).astype(np.int64))
+    return frame
+
+
 def write_features(frame: pd.DataFrame, path: str | Path) -> Path:
     """Write the codes table to Parquet atomically (see :func:`features_frame`)."""
     return write_parquet(frame, path)

@@ -18,6 +18,7 @@ reference outputs, stripped of papermill's metadata so that the diff shows only 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
@@ -28,7 +29,7 @@ from typing import Any
 
 import yaml
 
-from helpers import paths
+from helpers import paths, reference
 from helpers.errors import ParameterError, UserError
 from helpers.schema import SOLUTIONS_CSV
 
@@ -196,8 +197,9 @@ def _mock_matches(profile: Profile) -> bool:
 # later chapter would trust.
 ARTIFACTS: dict[str, tuple[str, tuple[str, ...]]] = {  # chapter -> (metrics.json section, files)
     "01_labels": ("labels", ("labels.parquet", "validation.json")),
-    "02_train_resnet34": ("train", ("model.safetensors", "model.json", "history.csv")),
-    "03_extract_features": ("features", ("features.parquet",)),
+    "02_train_resnet34": ("train", ("model.safetensors", "model.json", "history.csv", "split.parquet")),
+    "03_extract_features": ("features", ("features.parquet", "predictions.parquet",
+                                         "features_untrained.parquet")),
     "04_reduce": ("reduce", ("embeddings.parquet",)),
     "05_cluster": ("cluster", ("clusters.parquet",)),
     "06_compare": ("compare", ()),
@@ -396,10 +398,20 @@ def run(params: str | Path = "params/demo.yml", *, only: list[str] | None = None
     check_pretrained_first(profile, declared)
     prepare_data(profile)
     clear_downstream(profile, sources[0].stem)
-    executed = [execute_chapter(s, profile, refresh=refresh) for s in sources]
+    if refresh:  # this run becomes the replay's reference: its headlines are within tolerance of themselves
+        os.environ[reference.REFERENCE_ENV] = "1"
+    try:
+        executed = [execute_chapter(s, profile, refresh=refresh) for s in sources]
+    finally:
+        os.environ.pop(reference.REFERENCE_ENV, None)
     if refresh:
         for nb in executed:
             print(f"[refresh] {paths.relative(refresh_reference(nb))}", flush=True)
+        from helpers.artifacts import data_source
+
+        sections = [ARTIFACTS[s.stem][0] for s in sources if s.stem in ARTIFACTS]
+        written = reference.write_reference(profile.run_dir, sections, data_source(profile.data_dir)["description"])
+        print(f"[refresh] {paths.relative(written)}", flush=True)
     if book:
         all_executed = [profile.run_dir / "notebooks" / f"{s.stem}.ipynb" for s in chapter_sources()]
         missing = [p for p in all_executed if not p.exists()]

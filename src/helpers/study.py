@@ -27,8 +27,62 @@ def _inline_figures() -> None:
         get_ipython().run_line_magic("matplotlib", "inline")
 
 
+# The CPU kernels torch may use. ATen and oneDNN pick their kernels by the processor's
+# instruction set, and the choice changes the last bits of every sum: on this study's small
+# networks those bits grow within one epoch into visibly different results (a hold-out loss of
+# 0.038 or 0.045 after one epoch, same data and seed, AVX-512 or AVX2). Pinning both to AVX2,
+# which every x86-64 server of the last decade has, makes a run repeat bit for bit on any such
+# machine with the same number of threads. Set the variables yourself to choose otherwise.
+CPU_KERNELS = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}  # also set by helpers/__init__
+
+
+def pin_cpu_kernels() -> dict[str, str]:
+    """Set :data:`CPU_KERNELS` in the environment where not set already (before torch computes)."""
+    for key, value in CPU_KERNELS.items():
+        os.environ.setdefault(key, value)
+    return {key: os.environ[key] for key in CPU_KERNELS}
+
+
+def environment() -> dict:
+    """What decides whether a run repeats bit for bit: processor, threads, kernels, versions.
+
+    >>> sorted(environment())[:3]
+    ['cpu', 'kernels', 'python']
+    """
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    packages = {}
+    for name in ("torch", "numpy", "scikit-learn", "openTSNE", "umap-learn", "fastai", "galsim"):
+        try:
+            packages[name] = version(name)
+        except PackageNotFoundError:
+            packages[name] = None
+    info = {"cpu": cpu, "python": platform.python_version(), "packages": packages,
+            "threads": int(os.environ.get("GC_THREADS", len(os.sched_getaffinity(0)) or 1)),
+            "kernels": {key: os.environ.get(key) for key in CPU_KERNELS}}
+    try:
+        import torch
+
+        info["threads"] = torch.get_num_threads()
+        info["kernels"]["torch_cpu_capability"] = torch.backends.cpu.get_cpu_capability()
+        info["cuda"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    except ImportError:
+        pass
+    return info
+
+
 def setup(seed: int = 42, threads: int | None = None) -> dict:
     """Seed every generator, fix thread counts and the figure style; return what was set."""
+    pin_cpu_kernels()
     threads = threads or int(os.environ.get("GC_THREADS", len(os.sched_getaffinity(0)) or 1))
     os.environ.setdefault("NUMBA_CACHE_DIR", str(paths.ROOT / ".cache" / "numba"))
     # deterministic cuBLAS on a GPU: must be set before the first CUDA matrix product
@@ -81,6 +135,29 @@ def open_chapter(data_dir: str | Path, run_dir: str | Path, *, seed: int = 42,
         glue("data_source", source["description"], display=False)
         display(Markdown(f"**Data:** {source['description']}." + (f" {note}" if note else "")))
     return Chapter(data_path, run_path, source)
+
+
+def close_chapter(run_path: Path, section: str, record: dict, *, headlines: dict,
+                  source: dict, glued: dict | None = None) -> dict:
+    """The last cell of every chapter: record, glue, and check the headline numbers.
+
+    Writes ``record`` (plus ``headlines`` and the :func:`environment`) as the chapter's section of
+    ``metrics.json``, glues ``glued`` for the book's pages, and prints
+    :func:`helpers.reference.report`: whether each headline number lies within its run-to-run
+    tolerance of the reference run. The replay compares that text, so a drifting result fails
+    ``pytest --nbval``. Returns the whole ``metrics.json``.
+    """
+    from helpers import artifacts, reference
+
+    metrics = artifacts.update_metrics(run_path, section, {**record, "headlines": headlines,
+                                                           "environment": environment()})
+    if _in_kernel():
+        from myst_nb import glue
+
+        for name, value in (glued or {}).items():
+            glue(name, value, display=False)
+    print(reference.report(section, headlines, source["description"]))
+    return metrics
 
 
 def _in_kernel() -> bool:

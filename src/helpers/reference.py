@@ -1,0 +1,136 @@
+"""The replay's reference: the committed run's headline numbers, and how far each may move.
+
+Every chapter ends by recording its headline numbers (``metrics.json`` → ``<section>.headlines``)
+and printing :func:`report`: one line per headline saying whether this run's value lies within
+its run-to-run tolerance of the reference run's. ``pytest --nbval`` compares that printed text
+with the committed notebook's, so a headline that drifts beyond its tolerance fails the replay,
+while the exact digits (which move a little between machines) are not compared.
+
+- ``notebooks/headlines.json``: the reference values, written by ``make refresh`` from the
+  refreshed run (``helpers.runner``), with the run and data they came from.
+- ``notebooks/tolerances.yml``: the tolerance of each headline (or of a family of headlines,
+  keyed by the name's first part), measured as run-to-run spread; see its comments.
+
+A run on other data (or another profile) is not the reference run: :func:`report` says so and
+compares nothing. During ``make refresh`` (environment ``GC_REFERENCE_RUN=1``) the run *is* the
+new reference, so every headline is within tolerance by definition.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import yaml
+
+from helpers import paths
+from helpers.errors import DataError
+
+HEADLINES = paths.NOTEBOOKS / "headlines.json"
+TOLERANCES = paths.NOTEBOOKS / "tolerances.yml"
+REFERENCE_ENV = "GC_REFERENCE_RUN"
+
+
+def flatten(values: dict, prefix: str = "") -> dict[str, float]:
+    """Nested headline dicts as dotted names.
+
+    >>> flatten({"rmse": {"tree": 0.1, "linear": 0.2}, "n": 3})
+    {'rmse.tree': 0.1, 'rmse.linear': 0.2, 'n': 3.0}
+    """
+    out: dict[str, float] = {}
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten(value, f"{name}."))
+        else:
+            out[name] = float(value)
+    return out
+
+
+def load_tolerances(path: Path | None = None) -> dict[str, dict[str, float]]:
+    path = path or TOLERANCES
+    return yaml.safe_load(path.read_text()) or {}
+
+
+def load_reference(path: Path | None = None) -> dict:
+    path = path or HEADLINES
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def tolerance_for(section: str, name: str, tolerances: dict) -> float:
+    """The tolerance of ``section.name``: its own entry, else the entry of its first part.
+
+    >>> tolerance_for("train", "holdout_rmse.tree", {"train": {"holdout_rmse": 0.008}})
+    0.008
+    """
+    table = tolerances.get(section, {})
+    for key in (name, name.split(".", 1)[0]):
+        if key in table:
+            return float(table[key])
+    raise DataError(f"{paths.relative(TOLERANCES)} gives no tolerance for {section}.{name}: "
+                    "every headline number needs one (its measured run-to-run spread)")
+
+
+def check(section: str, values: dict, source: str, *, reference: dict | None = None,
+          tolerances: dict | None = None) -> list[str]:
+    """One line per headline of ``section``: within its tolerance of the reference, or not.
+
+    ``source`` is the run's data description; a run on other data than the reference run's is
+    not compared (one line says so).
+
+    >>> ref = {"source": "mock", "sections": {"train": {"rmse": 0.100}}}
+    >>> check("train", {"rmse": 0.103}, "mock", reference=ref, tolerances={"train": {"rmse": 0.005}})
+    ['rmse: within tolerance']
+    >>> check("train", {"rmse": 0.110}, "mock", reference=ref, tolerances={"train": {"rmse": 0.005}})
+    ['rmse: OUTSIDE tolerance: 0.11 against the reference 0.1 +/- 0.005']
+    """
+    reference = load_reference() if reference is None else reference
+    tolerances = load_tolerances() if tolerances is None else tolerances
+    flat = flatten(values)
+    for name in flat:
+        tolerance_for(section, name, tolerances)  # every headline must have one
+    if os.environ.get(REFERENCE_ENV) == "1":
+        return [f"{name}: within tolerance" for name in flat]
+    if reference.get("source") != source:
+        return ["this run is not the reference run (its data differ): nothing to compare"]
+    ref = flatten(reference.get("sections", {}).get(section, {}))
+    lines = []
+    for name, value in flat.items():
+        if name not in ref:
+            lines.append(f"{name}: NOT IN THE REFERENCE (run make refresh)")
+            continue
+        tol = tolerance_for(section, name, tolerances)
+        if abs(value - ref[name]) <= tol:
+            lines.append(f"{name}: within tolerance")
+        else:
+            lines.append(f"{name}: OUTSIDE tolerance: {value:.4g} against the reference "
+                         f"{ref[name]:.4g} +/- {tol:g}")
+    lines += [f"{name}: MISSING from this run" for name in ref if name not in flat]
+    return lines
+
+
+def report(section: str, values: dict, source: str) -> str:
+    """The text a chapter prints (and the replay compares)."""
+    lines = check(section, values, source)
+    head = ("Headline numbers against the reference run (notebooks/headlines.json), each within "
+            "its run-to-run tolerance (notebooks/tolerances.yml)?")
+    return "\n".join([head, *(f"  {line}" for line in lines)])
+
+
+def write_reference(run_dir: Path, sections: list[str], source: str, path: Path | None = None) -> Path:
+    """Collect the headlines of ``sections`` from a run's ``metrics.json`` as the new reference."""
+    from helpers.artifacts import read_metrics, write_json
+
+    path = path or HEADLINES
+    metrics = read_metrics(run_dir)
+    current = load_reference(path)
+    kept = current.get("sections", {}) if current.get("source") == source else {}
+    for section in sections:
+        if "headlines" in metrics.get(section, {}):
+            kept[section] = metrics[section]["headlines"]
+    write_json({"source": source, "run": Path(run_dir).name, "sections": kept}, path)
+    return path
+
+
+__all__ = ["check", "report", "write_reference", "flatten", "tolerance_for", "HEADLINES", "TOLERANCES"]

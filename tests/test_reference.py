@@ -1,0 +1,98 @@
+"""The replay has teeth: each chapter prints whether its headline numbers lie within their
+run-to-run tolerance of the reference run, and pytest --nbval compares that text with the
+committed notebook's. These tests check the committed pieces fit together and that moving any
+committed headline number of chapters 2-7 outside its tolerance changes the text the replay
+compares (so the replay fails), while the reference values themselves reproduce it."""
+
+import json
+
+import nbformat
+import pytest
+
+from helpers import paths, reference
+from helpers.errors import DataError
+
+CHAPTERS = {"02_train_resnet34": "train", "03_extract_features": "features", "04_reduce": "reduce",
+            "05_cluster": "cluster", "06_compare": "compare", "07_new_galaxies": "new"}
+
+
+def committed_report(stem: str) -> str:
+    """The headline report the committed notebook printed (the cell that calls close_chapter)."""
+    nb = nbformat.read(paths.NOTEBOOKS / f"{stem}.ipynb", as_version=4)
+    cells = [c for c in nb.cells if c.cell_type == "code" and "study.close_chapter(" in c.source]
+    assert len(cells) == 1, f"{stem}: expected one close_chapter cell"
+    cell = cells[0]
+    assert "NBVAL_IGNORE_OUTPUT" not in cell.source, f"{stem}: the headline report must be compared"
+    text = "".join(o.get("text", "") for o in cell.outputs if o.get("output_type") == "stream")
+    assert text.startswith("Headline numbers against the reference run"), text[:200]
+    return text.rstrip("\n")
+
+
+@pytest.fixture(scope="module")
+def committed():
+    ref = reference.load_reference()
+    assert ref, "notebooks/headlines.json is missing: make refresh writes it"
+    return ref
+
+
+@pytest.mark.parametrize("stem", sorted(CHAPTERS))
+def test_the_reference_values_reproduce_the_committed_report(stem, committed):
+    section = CHAPTERS[stem]
+    values = committed["sections"][section]
+    assert values, f"no headline numbers recorded for {section}"
+    assert reference.report(section, values, committed["source"]) == committed_report(stem)
+    assert "OUTSIDE" not in committed_report(stem)
+
+
+@pytest.mark.parametrize("stem", sorted(CHAPTERS))
+def test_moving_any_committed_headline_outside_its_tolerance_fails_the_replay(stem, committed):
+    section = CHAPTERS[stem]
+    tolerances = reference.load_tolerances()
+    values = reference.flatten(committed["sections"][section])
+    expected = committed_report(stem)
+    for name, value in values.items():
+        tol = reference.tolerance_for(section, name, tolerances)
+        for moved in (value + 1.5 * tol, value - 1.5 * tol):
+            ref = {**committed, "sections": {**committed["sections"],
+                                             section: {**values, name: moved}}}
+            lines = reference.check(section, values, committed["source"], reference=ref,
+                                    tolerances=tolerances)
+            text = "\n".join([expected.splitlines()[0], *(f"  {line}" for line in lines)])
+            assert text != expected and f"{name}: OUTSIDE tolerance" in text
+        # and a move within half the tolerance leaves the compared text as it is
+        ref = {**committed, "sections": {**committed["sections"], section: {**values, name: value + tol / 2}}}
+        lines = reference.check(section, values, committed["source"], reference=ref, tolerances=tolerances)
+        assert "\n".join([expected.splitlines()[0], *(f"  {line}" for line in lines)]) == expected
+
+
+def test_every_headline_has_a_tolerance_and_the_refresh_run_is_its_own_reference(monkeypatch):
+    with pytest.raises(DataError, match="no tolerance for train.unknown"):
+        reference.check("train", {"unknown": 1.0}, "mock", reference={}, tolerances={"train": {}})
+    monkeypatch.setenv(reference.REFERENCE_ENV, "1")
+    assert reference.check("train", {"rmse": 5.0}, "mock", reference={"source": "mock", "sections": {}},
+                           tolerances={"train": {"rmse": 0.1}}) == ["rmse: within tolerance"]
+
+
+def test_a_run_on_other_data_is_not_compared():
+    ref = {"source": "the mock", "sections": {"train": {"rmse": 0.1}}}
+    lines = reference.check("train", {"rmse": 0.5}, "real data", reference=ref,
+                            tolerances={"train": {"rmse": 0.01}})
+    assert lines == ["this run is not the reference run (its data differ): nothing to compare"]
+
+
+def test_missing_and_extra_headlines_are_named():
+    ref = {"source": "m", "sections": {"train": {"a": 1.0, "b": 2.0}}}
+    lines = reference.check("train", {"a": 1.0, "c": 3.0}, "m", reference=ref,
+                            tolerances={"train": {"a": 0.1, "b": 0.1, "c": 0.1}})
+    assert lines == ["a: within tolerance", "c: NOT IN THE REFERENCE (run make refresh)",
+                     "b: MISSING from this run"]
+
+
+def test_write_reference_collects_the_sections_of_a_run(tmp_path):
+    run = tmp_path / "demo"
+    run.mkdir()
+    (run / "metrics.json").write_text(json.dumps({"train": {"headlines": {"rmse": {"tree": 0.1}}},
+                                                  "reduce": {"galaxies": 3}}))
+    out = reference.write_reference(run, ["train", "reduce"], "the mock", path=tmp_path / "h.json")
+    assert json.loads(out.read_text()) == {"source": "the mock", "run": "demo",
+                                           "sections": {"train": {"rmse": {"tree": 0.1}}}}
