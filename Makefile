@@ -12,7 +12,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export NUMBA_CACHE_DIR := $(CURDIR)/.cache/numba
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-NBVAL := --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg
+NBVAL := --nbval  # the rest of the replay's options are in pyproject.toml, so plain pytest --nbval agrees
 
 .PHONY: help setup browser book book-reference chapters refresh data lock test unit nbval lint bench check-unseen clean clean-data
 

@@ -54,3 +54,16 @@ def pytest_collection_modifyitems(items):
         skip = getattr(parent, "skip_compare", None)
         if skip is not None and GLUE_RECORDS[0] not in skip:
             parent.skip_compare = tuple(skip) + GLUE_RECORDS
+
+
+def pytest_sessionstart(session):
+    """The replay re-runs the committed chapters on the demo mock: without it, say what to run
+    (one line) instead of a chapter failing deep inside."""
+    if not getattr(session.config.option, "nbval", False):
+        return
+    from helpers import paths
+    from helpers.schema import SOLUTIONS_CSV
+
+    if not (paths.SYNTHETIC / "demo" / SOLUTIONS_CSV).exists():
+        pytest.exit("the nbval replay needs the demo mock in data/synthetic/demo: run `make data` "
+                    "(or `python -m helpers prepare`) first", returncode=4)

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 from IPython.display import display
 
-from helpers import artifacts, evaluate, paths, plots, study, survey
+from helpers import artifacts, evaluate, paths, plots, progress, study, survey
 from helpers import place as P
 from helpers import reduce as R
 from helpers.dataset import read_solutions
@@ -71,7 +71,8 @@ if new_images is not None:
 elif source["kind"] == "mock":
     heldback = data_path.parent / f"{data_path.name}-heldback"  # beside the study's mock
     if not (heldback / "mock.json").exists():
-        write_mock(heldback, n=heldback_n, seed=heldback_seed, workers=workers)
+        with progress.step(f"generating {heldback_n} held-back mock galaxies"):
+            write_mock(heldback, n=heldback_n, seed=heldback_seed, workers=workers)
     image_dir = heldback / TRAIN_IMAGES
 else:
     image_dir = data_path / TEST_IMAGES
@@ -87,7 +88,7 @@ print(f"new images: {len(survey.list_images(image_dir))} in {paths.relative(imag
 # %%
 # NBVAL_IGNORE_OUTPUT
 summary = survey.featurize(run_path, image_dir, run_path / "new_codes", scheduler=scheduler,
-                           workers=workers, shard_size=shard_size, overwrite=True, progress=None)
+                           workers=workers, shard_size=shard_size, overwrite=True, progress=progress.say)
 new = survey.read_codes(run_path / "new_codes")
 new_codes = new.drop(columns=ID_COLUMN).to_numpy(np.float32)
 print(f"{len(new)} new codes from {summary['shards']} shards on {summary['workers']} worker(s); "

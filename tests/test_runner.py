@@ -76,6 +76,7 @@ def test_tiny_run_end_to_end_renders_the_book(sandbox):
                              "  02_train_resnet34: {arch: resnet18, image_size: 32, epochs: 1, batch_size: 8,"
                              " heads: [tree], tta: false}\n"
                              "  03_extract_features: {batch_size: 16, include_unlabelled: true}\n"
+                             "  04_reduce: {tsne_perplexity: 10, umap_neighbors: 10}\n"
                              "  07_new_galaxies: {heldback_n: 10, workers: 1, shard_size: 4}\n")
     assert cli.main(["run", "--params", str(profile)]) == 0
     run_dir = sandbox / "processed" / "tiny"
@@ -189,7 +190,7 @@ def kaggle_like_folder(root, *, n=80, n_test=8, seed=5, keep_labels=5):
 
 
 @pytest.mark.slow
-def test_real_data_profile_runs_every_chapter_without_truth_and_renders_the_book(sandbox):
+def test_real_data_profile_runs_every_chapter_without_truth_and_renders_the_book(sandbox, capsys):
     """The path the project exists for: params/kaggle.yml, scaled down, on a Kaggle-layout folder
     with no truth sidecar and only some labels (chapter 4's LDA space then has fewer axes than
     the profile asks for, and chapters 5-7 must agree on its name; the map has no truth panel)."""
@@ -212,8 +213,14 @@ def test_real_data_profile_runs_every_chapter_without_truth_and_renders_the_book
     path = sandbox / "kaggle-small.yml"
     path.write_text(yaml.safe_dump(profile))
     assert cli.main(["run", "--params", str(path)]) == 0
+    out = capsys.readouterr().out  # progress reaches the terminal, each line naming its chapter ...
+    assert "[02_train_resnet34] expected to take about" in out
+    assert "[02_train_resnet34]   epoch 1/1: training loss" in out
+    assert "[04_reduce]   UMAP to 7 dimensions" in out and "[06_compare]   linear probe" in out
 
     run_dir = sandbox / "processed" / "real-small"
+    for executed in (run_dir / "notebooks").glob("*.ipynb"):  # ... and never the notebooks
+        assert "epoch 1/1" not in executed.read_text() and "UMAP to" not in executed.read_text()
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert {section["data_source"] for section in metrics.values()} == {"real"}
     counts = metrics["labels"]["label_counts"]

@@ -76,6 +76,9 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
                    help="run nothing: render the committed reference notebooks into _build/html")
     p.add_argument("--refresh", action="store_true",
                    help="write the executed notebooks back as the committed reference outputs")
+    p.add_argument("--check", action="store_true",
+                   help="run nothing: check the profile's parameters, data folders, weights, disk "
+                        "space and scheduler, and exit (0: all good, 1: problems listed)")
     p.set_defaults(func=_run_run)
 
     p = sub.add_parser("prepare", help="generate the profile's mock data if it is missing")

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from helpers.errors import DataError, ParameterError
+from helpers.progress import step
 from helpers.schema import ID_COLUMN
 
 NOISE = -1
@@ -42,7 +43,8 @@ def elbow(x: np.ndarray, ks: Iterable[int] = range(1, 11), seed: int = 42) -> pd
     True
     """
     ks = list(ks)
-    inertia = [kmeans(x, k, seed=seed, return_inertia=True)[1] for k in ks]
+    with step(f"k-means elbow, k = {ks[0]}..{ks[-1]}, on {len(x):,} galaxies x {x.shape[1]} dimensions"):
+        inertia = [kmeans(x, k, seed=seed, return_inertia=True)[1] for k in ks]
     total = float(((x - x.mean(axis=0)) ** 2).sum()) or 1.0
     return pd.Series(np.asarray(inertia) / total, index=pd.Index(ks, name="k"), name="inertia")
 
@@ -110,7 +112,8 @@ def hdbscan(x: np.ndarray, min_cluster_size: int, min_samples: int | None = None
     if not isinstance(min_cluster_size, (int, np.integer)) or min_cluster_size < 2:
         raise ParameterError(f"hdbscan_min_cluster_size={min_cluster_size!r}: use an integer >= 2")
     size = min(int(min_cluster_size), len(x))
-    return _by_size(HDBSCAN(min_cluster_size=size, min_samples=min_samples, copy=True).fit_predict(x))
+    with step(f"HDBSCAN on {len(x):,} galaxies x {x.shape[1]} dimensions"):
+        return _by_size(HDBSCAN(min_cluster_size=size, min_samples=min_samples, copy=True).fit_predict(x))
 
 
 def _by_size(labels: np.ndarray) -> np.ndarray:

@@ -150,8 +150,11 @@ def knn_fit_predict(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray
     """
     from sklearn.neighbors import KNeighborsClassifier
 
-    return KNeighborsClassifier(n_neighbors=min(k, len(x_train)), metric="cosine").fit(
-        x_train, y_train).predict(x_test)
+    from helpers.progress import step
+
+    with step(f"k-NN probe ({len(x_train):,} training, {len(x_test):,} test galaxies)"):
+        return KNeighborsClassifier(n_neighbors=min(k, len(x_train)), metric="cosine").fit(
+            x_train, y_train).predict(x_test)
 
 
 def _linear_probe(n_rows: int, n_cols: int, seed: int, n_components: int = 50):
@@ -168,8 +171,11 @@ def _linear_probe(n_rows: int, n_cols: int, seed: int, n_components: int = 50):
 def probe_fit_predict(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, *,
                       seed: int = 42, n_components: int = 50) -> np.ndarray:
     """The linear probe of :func:`probe_predict`, fitted on the training galaxies, applied to the test ones."""
+    from helpers.progress import step
+
     model = _linear_probe(len(x_train), x_train.shape[1], seed, n_components)
-    return model.fit(x_train, y_train).predict(x_test)
+    with step(f"linear probe ({len(x_train):,} training, {len(x_test):,} test galaxies)"):
+        return model.fit(x_train, y_train).predict(x_test)
 
 
 def accuracy(pred: np.ndarray, y: np.ndarray) -> dict:

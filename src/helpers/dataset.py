@@ -884,8 +884,14 @@ def _check_images(data_dir: Path, table: _Table, report: ValidationReport, size:
     n_workers = workers or min(4, os.cpu_count() or 1)
     paths = [img_dir / f"{gid}.jpg" for gid in to_check]
     if paths:
+        from helpers.progress import Ticker
+
+        ticker = Ticker("checking images", len(paths))
         with ThreadPoolExecutor(max_workers=n_workers) as pool:
-            results = list(pool.map(_check_one, paths, [size] * len(paths)))
+            results = []
+            for result in pool.map(_check_one, paths, [size] * len(paths)):
+                results.append(result)
+                ticker.tick()
     else:
         results = []
     for gid, (kind, detail, mode) in zip(to_check, results, strict=True):

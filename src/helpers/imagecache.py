@@ -141,7 +141,10 @@ def _decode_one(path: Path, size: int, crop: int) -> np.ndarray:
 
 def _decode_into(out: np.ndarray, image_paths: Sequence[Path], size: int, crop: int,
                  workers: int | None) -> None:
+    from helpers.progress import Ticker
+
     n_workers = workers or min(4, os.cpu_count() or 1)
+    ticker = Ticker(f"decoding images into the cache at {size} px", len(image_paths))
 
     def work(i: int) -> None:
         out[i] = _decode_one(image_paths[i], size, crop)
@@ -149,10 +152,11 @@ def _decode_into(out: np.ndarray, image_paths: Sequence[Path], size: int, crop: 
     if n_workers <= 1 or len(image_paths) < 2:
         for i in range(len(image_paths)):
             work(i)
+            ticker.tick()
         return
     with ThreadPoolExecutor(max_workers=n_workers) as pool:
         for _ in pool.map(work, range(len(image_paths))):  # re-raises the first error
-            pass
+            ticker.tick()
 
 
 def load_image_array(image_paths: Iterable[str | Path], size: int, crop: int = 212,

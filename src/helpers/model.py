@@ -86,6 +86,7 @@ from torch import nn
 from helpers import paths
 from helpers.artifacts import atomic_path, write_json, write_parquet
 from helpers.errors import ParameterError, UserError
+from helpers.progress import Ticker, duration, say
 from helpers.schema import COLUMNS, ID_COLUMN, QUESTIONS
 
 with warnings.catch_warnings():  # fastai's imports warn (torch.jit, pandas options): not ours
@@ -574,8 +575,19 @@ class History(Callback):
         self.rows: list[dict] = []
         self.verbose = False
 
+    def before_fit(self) -> None:
+        self._fit_t0 = time.perf_counter()
+        self._fit_epochs = 0
+
     def before_epoch(self) -> None:
-        self._t0 = time.perf_counter()
+        self._t0 = self._beat = time.perf_counter()
+
+    def after_batch(self) -> None:
+        if not self.training or time.perf_counter() - self._beat < 10:
+            return
+        self._beat = time.perf_counter()
+        say(f"epoch {self.epoch + 1}/{self.n_epoch}: batch {self.iter + 1}/{self.n_iter}, "
+            f"training loss {float(self.smooth_loss):.4f}")
 
     def after_epoch(self) -> None:
         values = list(self.learn.recorder.values[-1]) if self.learn.recorder.values else []
@@ -588,6 +600,12 @@ class History(Callback):
             "time": round(time.perf_counter() - self._t0, 2),
         }
         self.rows.append(row)
+        self._fit_epochs += 1
+        per_epoch = (time.perf_counter() - self._fit_t0) / self._fit_epochs
+        left = self.n_epoch - self.epoch - 1
+        say(f"epoch {self.epoch + 1}/{self.n_epoch}: training loss {row['train_loss']:.4f}, hold-out "
+            f"loss {row['valid_loss']:.4f}, {row['time']:.0f} s"
+            + (f"; about {duration(left * per_epoch)} left" if left else ""))
         if self.verbose:
             print(f"epoch {row['epoch']:>3}  train_loss {row['train_loss']:.5f}  "
                   f"valid_loss {row['valid_loss']:.5f}  valid_rmse {row['valid_rmse']:.4f}  "
@@ -732,6 +750,7 @@ def find_lr(learn, num_it: int = 30, start_lr: float = 1e-6, end_lr: float = 1.0
     """
     if isinstance(num_it, bool) or not isinstance(num_it, int | np.integer) or num_it < 10:
         raise ParameterError(f"num_it={num_it!r}: use at least 10 iterations")
+    say(f"learning-rate finder: {num_it} training batches")
 
     class InMemoryLRFinder(LRFinder):
         def before_fit(self) -> None:
@@ -809,7 +828,9 @@ def _batches(model: nn.Module, images: np.ndarray, cfg: dict, bs: int):
     device = next(model.parameters()).device
     mean = torch.tensor(cfg["mean"], dtype=torch.float32, device=device).view(1, 3, 1, 1)
     std = torch.tensor(cfg["std"], dtype=torch.float32, device=device).view(1, 3, 1, 1)
+    ticker = Ticker(f"network on {len(images):,} images", len(images))
     for i in range(0, len(images), bs):
+        ticker.tick(len(images[i:i + bs]))
         x = torch.from_numpy(np.array(images[i:i + bs], dtype=np.uint8)).to(device)  # writable
         x = x.permute(0, 3, 1, 2).float().div_(255.0)
         yield ((x - mean) / std).contiguous()

@@ -22,15 +22,18 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from helpers import paths, reference
+from helpers import paths, progress, reference
 from helpers.errors import ParameterError, UserError
+from helpers.progress import duration
 from helpers.schema import SOLUTIONS_CSV
 
 RUNNER_KEYS = {"run", "mock", "chapters", "description"}
@@ -165,7 +168,7 @@ def prepare_data(profile: Profile) -> Path:
     print(f"generating the mock Galaxy Zoo: {mock['n']} galaxies, seed {mock.get('seed', 0)} "
           f"-> {paths.relative(profile.data_dir)}", flush=True)
     write_mock(profile.data_dir, int(mock["n"]), int(mock.get("seed", 0)),
-               n_test=int(mock.get("n_test", 0)), overwrite=profile.data_dir.exists())
+               n_test=int(mock.get("n_test", 0)), overwrite=profile.data_dir.exists(), progress=True)
     return profile.data_dir
 
 
@@ -204,6 +207,7 @@ ARTIFACTS: dict[str, tuple[str, tuple[str, ...]]] = {  # chapter -> (metrics.jso
     "05_cluster": ("cluster", ("clusters.parquet",)),
     "06_compare": ("compare", ()),
     "07_new_galaxies": ("new", ("new_galaxies.parquet", "new_codes")),
+    "08_mock_realism": ("realism", ()),
 }
 
 
@@ -270,11 +274,17 @@ def execute_chapter(source: Path, profile: Profile, *, refresh: bool = False) ->
             )
     started = time.perf_counter()
     print(f"[{source.stem}] running with {inject or 'its defaults'}", flush=True)
+    guess = estimate_seconds(source.stem, {**{k: _literal(v) for k, v in declared.items()}, **params},
+                             profile)
+    if guess:
+        print(f"[{source.stem}] expected to take about {duration(guess)} on a 2-core CPU like the "
+              "project's build machine", flush=True)
     try:
-        pm.execute_notebook(
-            str(input_path), str(output_path), parameters=inject, kernel_name=KERNEL,
-            cwd=str(paths.ROOT), progress_bar=False, log_output=False, report_mode=False,
-        )
+        with relay_progress(source.stem, out_dir / f".{source.stem}.progress"):
+            pm.execute_notebook(
+                str(input_path), str(output_path), parameters=inject, kernel_name=KERNEL,
+                cwd=str(paths.ROOT), progress_bar=False, log_output=False, report_mode=False,
+            )
     except pm.PapermillExecutionError as exc:
         raise UserError(
             f"chapter {source.stem} failed in cell {exc.exec_count} ({exc.ename}: {exc.evalue}); "
@@ -294,6 +304,97 @@ def execute_chapter(source: Path, profile: Profile, *, refresh: bool = False) ->
     print(f"[{source.stem}] done in {time.perf_counter() - started:.1f} s -> "
           f"{paths.relative(output_path)}", flush=True)
     return output_path
+
+
+@contextmanager
+def relay_progress(stem: str, path: Path, *, quiet_after: float = 25.0):
+    """While a chapter runs, print the progress lines its kernel writes to ``path`` (see
+    :mod:`helpers.progress`), prefixed with the chapter; after ``quiet_after`` seconds without
+    one, say that the chapter is still working, so a slow run never looks hung."""
+    path.unlink(missing_ok=True)
+    path.touch()
+    previous = os.environ.get(progress.ENV)
+    os.environ[progress.ENV] = str(path)
+    stop = threading.Event()
+    started = time.perf_counter()
+
+    def relay() -> None:
+        last = time.perf_counter()
+        with open(path, encoding="utf-8") as f:
+            while True:
+                line = f.readline()
+                if line:
+                    print(f"[{stem}]   {line.rstrip()}", flush=True)
+                    last = time.perf_counter()
+                    continue
+                if stop.is_set():
+                    return
+                if time.perf_counter() - last > quiet_after:
+                    print(f"[{stem}]   still working ({duration(time.perf_counter() - started)} "
+                          "since the chapter started)", flush=True)
+                    last = time.perf_counter()
+                stop.wait(0.5)
+
+    thread = threading.Thread(target=relay, name=f"progress-{stem}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        if previous is None:
+            os.environ.pop(progress.ENV, None)
+        else:
+            os.environ[progress.ENV] = previous
+        path.unlink(missing_ok=True)
+
+
+# Rates measured on the project's 2-core build machine (README, "The chapters"), per image at
+# 64 px; other sizes scale with the pixel count. Used only for the estimate printed before a
+# chapter: real runs differ with the machine (a GPU is far faster at chapters 2-3).
+RATES = {"train": 45.0, "forward": 200.0, "decode": 400.0}  # train: with its validation pass
+
+
+def _n_galaxies(profile: Profile) -> int:
+    if profile.mock:
+        return int(profile.mock["n"])
+    csv = profile.data_dir / SOLUTIONS_CSV
+    try:
+        with open(csv, "rb") as f:
+            return max(sum(1 for _ in f) - 1, 0)
+    except OSError:
+        return 0
+
+
+def estimate_seconds(stem: str, params: dict, profile: Profile) -> float | None:
+    """A rough time for chapter ``stem`` with these parameters on a 2-core CPU (None: no guess).
+
+    >>> p = Profile(path=Path("p.yml"), run="r", data_dir=Path("d"), mock={"n": 3000})
+    >>> round(estimate_seconds("02_train_resnet34", {"n_train": 2000, "epochs": 5, "image_size": 64,
+    ...                                              "heads": ["linear", "tree"], "valid_pct": 0.2}, p))
+    434
+    """
+    n = _n_galaxies(profile)
+    if not n:
+        return None
+    scale = (int(params.get("image_size") or 64) / 64) ** 2
+    if stem == "01_labels":
+        return 5 + n / RATES["decode"]
+    if stem == "02_train_resnet34":
+        used = min(n, params.get("n_train") or n)
+        train = used * (1 - float(params.get("valid_pct", 0.2)))
+        heads = len(params.get("heads") or [1])
+        epochs = int(params.get("epochs") or 1)
+        return 20 + scale * (heads * epochs * train / RATES["train"] + 64 * 30 / RATES["train"]
+                             + 8 * used * 0.2 / RATES["forward"])
+    if stem == "03_extract_features":
+        coded = min(n, params.get("n_galaxies") or n)
+        return 15 + 3 * coded / RATES["forward"]
+    if stem in ("04_reduce", "05_cluster", "06_compare"):
+        coded = min(n, 20_000)
+        return {"04_reduce": 20 + coded / 40, "05_cluster": 25 + coded / 35,
+                "06_compare": 20 + coded / 100}[stem]
+    return None
 
 
 def _literal(default: str) -> Any:
@@ -369,20 +470,22 @@ def build_book(stage: Path, build: Path | None = None) -> Path:
     return index
 
 
-def check_pretrained_first(profile: Profile, declared: dict[str, dict[str, Any]]) -> None:
-    """ImageNet weights asked for but unavailable: say so before hours of earlier chapters."""
-    for stem, names in declared.items():
-        if "pretrained" not in names:
-            continue
-        params = chapter_parameters(profile, stem, names)
-        if params.get("pretrained", _literal(names["pretrained"])):
-            from helpers.model import check_pretrained
+def preflight(profile: Profile, declared: dict[str, dict[str, Any]], stems: list[str], *,
+              download: bool = True) -> None:
+    """Check every value the selected chapters will run with, and everything they will read,
+    before anything runs (:mod:`helpers.preflight`); one line per problem."""
+    from helpers import preflight as checks
 
-            check_pretrained(params.get("arch", _literal(names.get("arch", "'resnet34'"))))
+    defaults = {stem: {k: _literal(v) for k, v in declared[stem].items()} for stem in stems}
+    values = {stem: {**defaults[stem], **chapter_parameters(profile, stem, declared[stem])} for stem in stems}
+    found = checks.problems(profile, values, defaults, download=download)
+    if found:
+        raise ParameterError(f"{len(found)} problem(s) found before running anything:\n  "
+                             + "\n  ".join(found))
 
 
 def run(params: str | Path = "params/demo.yml", *, only: list[str] | None = None,
-        book: bool = True, refresh: bool = False) -> list[Path]:
+        book: bool = True, refresh: bool = False, check: bool = False) -> list[Path]:
     """Run the chapters of a profile in order, then (optionally) render the book."""
     profile = load_profile(params)
     sources = chapter_sources()
@@ -395,7 +498,10 @@ def run(params: str | Path = "params/demo.yml", *, only: list[str] | None = None
         if missing:
             raise ParameterError(f"--only {sorted(missing)}: no such chapter; chapters: {sorted(declared)}")
         sources = [s for s in sources if s.stem in only]
-    check_pretrained_first(profile, declared)
+    preflight(profile, declared, [s.stem for s in sources], download=not check)
+    if check:
+        print(f"{profile.path.name}: every check passed ({len(sources)} chapters)", flush=True)
+        return []
     prepare_data(profile)
     clear_downstream(profile, sources[0].stem)
     if refresh:  # this run becomes the replay's reference: its headlines are within tolerance of themselves
@@ -439,7 +545,7 @@ def run_cli(args: argparse.Namespace) -> int:
     if args.reference:
         build_reference_book()
         return 0
-    run(args.params, only=args.only, book=not args.no_book, refresh=args.refresh)
+    run(args.params, only=args.only, book=not args.no_book, refresh=args.refresh, check=args.check)
     return 0
 
 

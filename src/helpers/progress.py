@@ -1,0 +1,99 @@
+"""Progress of long steps, on the terminal that started the run and never in a notebook.
+
+A chapter runs in a Jupyter kernel whose output (even what is written to file descriptor 2)
+lands in the executed notebook. So progress goes through a side channel: ``helpers run`` names a
+file in the environment variable ``GC_PROGRESS_FILE`` before each chapter and prints, prefixed
+with the chapter, every line the kernel appends to it (``helpers.runner``). Outside a kernel (a
+script, the command line) :func:`say` writes to stderr; inside a kernel without the variable
+(a notebook opened by hand, the nbval replay) it stays silent, so no executed notebook or
+rendered page carries progress noise.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+ENV = "GC_PROGRESS_FILE"
+
+
+def _in_kernel() -> bool:
+    return "ipykernel" in sys.modules and hasattr(sys.stdout, "session")
+
+
+def say(message: str) -> None:
+    """One progress line (see the module docstring for where it goes)."""
+    path = os.environ.get(ENV)
+    if path:
+        try:
+            with open(path, "a", encoding="utf-8") as f:
+                f.write(message.replace("\n", " ") + "\n")
+        except OSError:  # a progress line is never worth failing the run for
+            pass
+    elif not _in_kernel():
+        print(message, file=sys.stderr, flush=True)
+
+
+def duration(seconds: float) -> str:
+    """``"45 s"``, ``"3 min 05 s"``, ``"2 h 10 min"``.
+
+    >>> duration(45.2), duration(185), duration(7800)
+    ('45 s', '3 min 05 s', '2 h 10 min')
+    """
+    seconds = max(0, int(round(seconds)))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+class Ticker:
+    """Progress of a loop over ``total`` items: a line at most every ``every`` seconds, with the
+    rate and the time left, and one at the end.
+
+    >>> t = Ticker("decoding images", 3, every=0)
+    >>> t.done = 1
+    >>> t.line().split(",")[0]
+    'decoding images: 1/3'
+    """
+
+    def __init__(self, what: str, total: int, *, every: float = 10.0, unit: str = "") -> None:
+        self.what, self.total, self.every, self.unit = what, max(int(total), 0), every, unit
+        self.done = 0
+        self.start = self.last = time.perf_counter()
+
+    def tick(self, n: int = 1) -> None:
+        self.done += n
+        now = time.perf_counter()
+        if self.done >= self.total or now - self.last >= self.every:
+            self.last = now
+            say(self.line(now))
+
+    def line(self, now: float | None = None) -> str:
+        elapsed = (now or time.perf_counter()) - self.start
+        if self.done >= self.total:
+            return f"{self.what}: {self.total:,}{self.unit} done in {duration(elapsed)}"
+        left = elapsed / max(self.done, 1) * (self.total - self.done)
+        return (f"{self.what}: {self.done:,}/{self.total:,}{self.unit}, {duration(elapsed)} so far, "
+                f"about {duration(left)} left")
+
+
+class step:  # noqa: N801 - used as a context manager, reads as a phrase
+    """``with step("t-SNE of 3,000 galaxies"):`` says when a step starts and how long it took."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+
+    def __enter__(self) -> step:
+        self.start = time.perf_counter()
+        say(f"{self.what} ...")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if exc[0] is None:
+            say(f"{self.what}: done in {duration(time.perf_counter() - self.start)}")
+
+
+__all__ = ["say", "duration", "Ticker", "step", "ENV"]
