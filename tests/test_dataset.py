@@ -388,12 +388,12 @@ def test_other_modes_are_converted(data: Path, capsys: pytest.CaptureFixture[str
     if fmt != "JPEG":
         assert f"a {fmt} file" in problem.message
     assert report.converted_ids == [IDS[4]]
-    assert report.usable and report.exit_code == 2
+    assert report.usable and report.exit_code == 3
     arr = read_image(path)
     assert arr.shape == (424, 424, 3) and arr.dtype == np.uint8
     assert 150 < arr[212, 212].max() <= 255 and arr[0, 0].max() < 60  # the blob survived
     code, out = run_cli(capsys, str(data))
-    assert code == 2 and "converted: 1 x" in out
+    assert code == 3 and "converted: 1 x" in out
     assert main(["validate", str(data), "--strict"]) == 1
     frame, _ = load_dataset(data)
     assert len(frame) == 6
@@ -430,13 +430,13 @@ def test_skip_drops_bad_galaxies(data: Path, capsys: pytest.CaptureFixture[str])
     assert {p.severity for p in report.problems} == {"warning"}
     assert kinds(report) == {"image_missing", "image_truncated"}
     assert report.skipped_ids == sorted([IDS[0], IDS[1]])
-    assert report.usable and report.exit_code == 2
+    assert report.usable and report.exit_code == 3
     assert "skipped" in report.summary_lines()[-1]
     frame, report = load_dataset(data, on_bad_image="skip")
     assert sorted(frame["GalaxyID"]) == sorted(IDS[2:])
     assert isinstance(frame.index, pd.RangeIndex)
     code, out = run_cli(capsys, str(data), "--on-bad-image", "skip")
-    assert code == 2 and "image_missing: 1 x" in out
+    assert code == 3 and "image_missing: 1 x" in out
     code, _ = run_cli(capsys, str(data))
     assert code == 1
 
@@ -613,3 +613,18 @@ def test_trailing_commas_get_a_hint_and_rows_are_counted(data: Path) -> None:
     report = validate_dataset(data)
     assert "trailing commas" in of_kind(report, "bad_header")[0].message
     assert report.n_rows == 6 and report.summary_lines()[0].startswith("6 galaxies")
+
+
+def test_validate_reports_the_test_images_and_keeps_exit_codes_apart(data: Path, capsys) -> None:
+    """Usable with warnings (3) never shares a code with argparse's usage error (2)."""
+    code, out = run_cli(capsys, str(data))
+    assert code == 0 and "images_test_rev1/: absent (chapter 7 of the real-data profile reads it" in out
+    (data / "images_test_rev1").mkdir()
+    shutil.copy(data / TRAIN_IMAGES / f"{IDS[0]}.jpg", data / "images_test_rev1" / "900001.jpg")
+    (data / "images_test_rev1" / "900002.jpg").write_bytes(b"\xff\xd8 not a jpeg")
+    code, out = run_cli(capsys, str(data))
+    assert code == 3 and "images_test_rev1/: 2 images, 1 unreadable (e.g. 900002.jpg)" in out
+    with pytest.raises(SystemExit) as usage:
+        main(["validate"])  # no DATA_DIR
+    assert usage.value.code == 2
+    capsys.readouterr()

@@ -13,22 +13,25 @@ import yaml
 
 from helpers import paths, runner
 
-CONDA_NAMES = {"pytorch": "torch"}  # conda-forge name -> PyPI name
+
+def _name(requirement: str) -> str:
+    return re.match(r"^\s*([A-Za-z0-9_.\-]+)", requirement).group(1).lower().replace("_", "-")
 
 
-def _split(requirement: str) -> tuple[str, str]:
-    m = re.match(r"^\s*([A-Za-z0-9_.\-]+)\s*(.*)$", requirement)
-    name = m.group(1).lower().replace("_", "-")
-    return CONDA_NAMES.get(name, name), m.group(2).replace(" ", "")
-
-
-def test_environment_yml_matches_pyproject():
+def test_environment_yml_installs_the_pinned_reference_environment():
+    """conda brings Python and pip; pip installs the project with constraints.txt, so a conda
+    environment gets the versions the committed outputs were made with."""
     project = tomllib.loads((paths.ROOT / "pyproject.toml").read_text())["project"]
-    wanted = dict(_split(r) for r in project["dependencies"] + project["optional-dependencies"]["dev"])
     env = yaml.safe_load((paths.ROOT / "environment.yml").read_text())
-    listed = dict(_split(d) for d in env["dependencies"] if isinstance(d, str) and not d.startswith(("python", "pip")))
-    assert listed == wanted
-    assert wanted["jupyter-book"].endswith("<2")
+    conda = [d for d in env["dependencies"] if isinstance(d, str)]
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    assert conda == [f"python{project['requires-python']}", "pip"]
+    assert pip == ["-c constraints.txt", "-e .[dev]"]
+    pinned = {_name(line): line for line in (paths.ROOT / "constraints.txt").read_text().splitlines()
+              if line and not line.startswith("#")}
+    wanted = [_name(r) for r in project["dependencies"] + project["optional-dependencies"]["dev"]]
+    unpinned = [name for name in wanted if name not in pinned or "==" not in pinned[name]]
+    assert not unpinned, f"not pinned in constraints.txt (run make lock): {unpinned}"
 
 
 def test_demo_profile_equals_the_notebook_defaults():

@@ -19,8 +19,10 @@ def _add_validate(sub: argparse._SubParsersAction) -> None:
         "validate",
         help="check a Kaggle-layout Galaxy Zoo folder (table + images)",
         description="Check DATA_DIR/training_solutions_rev1.csv and DATA_DIR/images_training_rev1/. "
-        "Exit 0: usable and clean; 2: usable, with warnings (e.g. images converted to RGB); "
-        "1: not usable.",
+        "Also reports images_test_rev1/ when present (chapter 7 of the real-data profile reads it).",
+        epilog="exit status: 0 usable and clean; 3 usable, with warnings (e.g. images converted to RGB; "
+               "1 with --strict); 1 not usable; 2 a usage error (unknown option, missing argument); "
+               "130 interrupted.",
     )
     p.add_argument("data_dir", type=Path)
     p.add_argument("--on-bad-image", choices=["error", "skip"], default="error",
@@ -47,6 +49,7 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
         help="write a mock Galaxy Zoo (Kaggle layout + ground truth) from a seed",
         description="Write OUT_DIR/training_solutions_rev1.csv, OUT_DIR/images_training_rev1/*.jpg "
         "and OUT_DIR/ground_truth.csv, deterministically from --seed.",
+        epilog=EXIT_STATUS,
     )
     p.add_argument("out_dir", type=Path)
     p.add_argument("-n", "--n", type=int, required=True, help="number of labelled galaxies")
@@ -68,6 +71,7 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "run",
         help="run the chapters with papermill on a parameter profile, then build the book",
+        epilog=EXIT_STATUS,
     )
     p.add_argument("--params", type=Path, default=Path("params/demo.yml"))
     p.add_argument("--only", nargs="*", default=None, help="chapter stems to run (default: all)")
@@ -81,7 +85,7 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
                         "space and scheduler, and exit (0: all good, 1: problems listed)")
     p.set_defaults(func=_run_run)
 
-    p = sub.add_parser("prepare", help="generate the profile's mock data if it is missing")
+    p = sub.add_parser("prepare", help="generate the profile's mock data if it is missing", epilog=EXIT_STATUS)
     p.add_argument("--params", type=Path, default=Path("params/demo.yml"))
     p.set_defaults(func=_run_prepare)
 
@@ -106,6 +110,7 @@ def _add_featurize(sub: argparse._SubParsersAction) -> None:
                     "one sized to the machine by default) and write partitioned Parquet "
                     "(GalaxyID + codes) to OUT. Finished shards survive an interruption and are "
                     "skipped on the next run; unreadable images are listed in OUT/_bad_images.csv.",
+        epilog=EXIT_STATUS,
     )
     p.add_argument("--run", type=Path, required=True, help="run folder with model.json + model.safetensors")
     p.add_argument("--images", type=Path, required=True, help="folder of <GalaxyID>.jpg images")
@@ -140,6 +145,7 @@ def _add_similar(sub: argparse._SubParsersAction) -> None:
         description="Print the K galaxies of a feature set whose CNN codes are nearest the query's "
                     "(cosine similarity). QUERY is a GalaxyID of the feature set or the path of an "
                     "image (turned into a code by the run's network).",
+        epilog=EXIT_STATUS,
     )
     p.add_argument("query", help="GalaxyID, or path of a galaxy image")
     p.add_argument("-k", type=int, default=12, help="neighbours to return (default 12)")
@@ -174,8 +180,18 @@ def _run_similar(args: argparse.Namespace) -> int:
     return 0
 
 
+EXIT_STATUS = ("exit status: 0 success; 1 a problem named on stderr (bad data, parameters or files); "
+               "2 a usage error (unknown option, missing argument); 130 interrupted (Ctrl-C), nothing "
+               "half-written kept. validate also returns 3: usable, with warnings.")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m helpers", description=__doc__.splitlines()[0])
+    from importlib.metadata import version
+
+    parser = argparse.ArgumentParser(prog="python -m helpers", description=__doc__.splitlines()[0],
+                                     epilog=EXIT_STATUS)
+    parser.add_argument("--version", action="version",
+                        version=f"galactic-clustering {version('galactic-clustering')}")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_validate(sub)
     _add_synth(sub)

@@ -58,6 +58,8 @@ from helpers.schema import (
     TREE_TOLERANCE,
 )
 
+WARNINGS_EXIT = 3  # `validate`: usable, with warnings (not 2: argparse's usage error)
+
 __all__ = [
     "Problem",
     "ValidationReport",
@@ -152,10 +154,10 @@ class ValidationReport:
 
     @property
     def exit_code(self) -> int:
-        """0: usable and clean; 2: usable with warnings; 1: not usable."""
+        """0: usable and clean; 3: usable with warnings; 1: not usable (2 is argparse's usage error)."""
         if not self.usable:
             return 1
-        return 2 if self.warnings else 0
+        return WARNINGS_EXIT if self.warnings else 0
 
     def kinds(self) -> list[str]:
         """The problem kinds present, errors first, in a stable order."""
@@ -996,10 +998,37 @@ def _write_json(path: Path, payload: dict[str, Any]) -> None:
         raise ParameterError(f"cannot write --json {path}: {exc.strerror or exc}") from None
 
 
+def _check_test_folder(data_dir: Path) -> tuple[str, int]:
+    """The unlabelled images (``images_test_rev1/``): present and readable? (line, unreadable)."""
+    from PIL import Image
+
+    from helpers.progress import Ticker
+    from helpers.schema import TEST_IMAGES
+
+    folder = data_dir / TEST_IMAGES
+    if not folder.is_dir():
+        return (f"{TEST_IMAGES}/: absent (chapter 7 of the real-data profile reads it: unzip "
+                "images_test_rev1.zip here, or give that chapter new_images)"), 0
+    files = sorted(folder.glob("*.jpg"))
+    ticker = Ticker(f"checking {TEST_IMAGES}", len(files))
+    bad = []
+    for f in files:
+        try:
+            with Image.open(f) as im:
+                im.verify()
+        except Exception:  # any decoder error: the file is not a readable image
+            bad.append(f.name)
+        ticker.tick()
+    line = f"{TEST_IMAGES}/: {len(files)} images"
+    if bad:
+        line += f", {len(bad)} unreadable (e.g. {', '.join(bad[:3])}): featurize lists and skips them"
+    return line, len(bad)
+
+
 def validate_cli(args: Any) -> int:
     """``python -m helpers validate DATA_DIR``: print the summary, return the exit status.
 
-    0: usable and clean; 2: usable with warnings (1 with ``--strict``); 1: not usable.
+    0: usable and clean; 3: usable with warnings (1 with ``--strict``); 1: not usable.
     ``--json FILE`` also writes the full report (every problem).
     """
     report = validate_dataset(
@@ -1014,7 +1043,11 @@ def validate_cli(args: Any) -> int:
     for line in report.summary_lines():
         print(line)
     code = report.exit_code
-    if code == 2 and strict:
+    test_line, test_bad = _check_test_folder(Path(args.data_dir))
+    print(test_line)
+    if test_bad and code == 0:
+        code = WARNINGS_EXIT
+    if code == WARNINGS_EXIT and strict:
         code = 1
     shown = sum(min(3, n) for n in Counter(p.kind for p in report.problems).values())
     json_path = getattr(args, "json", None)

@@ -112,9 +112,15 @@ def read_chapter(source: Path):
 
 def declared_parameters(nb) -> dict[str, Any]:
     """Names and defaults of the parameters cell (the cell tagged ``parameters``)."""
-    from papermill.inspection import _infer_parameters
+    import tempfile
 
-    return {p.name: p.default for p in _infer_parameters(nb)}
+    import nbformat
+    from papermill import inspect_notebook
+
+    with tempfile.TemporaryDirectory() as tmp:  # papermill's public API reads a notebook file
+        path = Path(tmp) / "chapter.ipynb"
+        nbformat.write(nb, path)
+        return {name: p["default"] for name, p in inspect_notebook(path).items()}
 
 
 def chapter_parameters(profile: Profile, stem: str, declared: dict[str, Any]) -> dict[str, Any]:
