@@ -375,12 +375,22 @@ def test_mismatched_weights_shapes_are_listed(trained, tmp_path):
     copy = _copy_run(run_dir, tmp_path)
     meta = json.loads((copy / "model.json").read_text())
     meta["arch"] = "resnet34"
-    meta.pop("weights_sha256")
-    (copy / "model.json").write_text(json.dumps(meta))
     from safetensors.torch import load_file, save_file
 
     save_file(load_file(str(copy / "model.safetensors")), str(copy / "model.safetensors"))
+    meta["weights_sha256"] = M._sha256(copy / "model.safetensors")  # a pair that agrees on the file
+    (copy / "model.json").write_text(json.dumps(meta))
     with pytest.raises(UserError, match="missing"):
+        M.load_model(copy)
+
+
+def test_weights_without_a_recorded_checksum_are_refused(trained, tmp_path):
+    _, _, _, run_dir = trained
+    copy = _copy_run(run_dir, tmp_path)
+    meta = json.loads((copy / "model.json").read_text())
+    meta.pop("weights_sha256")
+    (copy / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(UserError, match="records no weights_sha256"):
         M.load_model(copy)
 
 

@@ -87,7 +87,7 @@ def test_all_problems_are_listed_at_once(tmp_path, capsys):
 def test_unreachable_scheduler_is_reported_quickly(tmp_path, capsys):
     path = profile(tmp_path, "demo.yml", **{"07_new_galaxies": {"scheduler": "tcp://127.0.0.1:1"}})
     code, err, seconds = check(path, capsys)
-    assert code == 1 and "tcp://127.0.0.1:1 does not answer" in err and seconds < 10
+    assert code == 1 and "scheduler tcp://127.0.0.1:1 does not answer" in err and seconds < 10
 
 
 def test_mixed_precision_without_cuda_is_refused(tmp_path, capsys):

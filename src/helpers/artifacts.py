@@ -40,9 +40,109 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     tmp = Path(name)
     try:
         yield tmp
+        if tmp.exists():  # mkstemp makes 0600 files: give the file the mode the user's umask asks for
+            os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+LOCK = ".lock"
+LOCK_OWNER_ENV = "GC_LOCK_OWNER"  # the runner's PID, so that its own chapters pass its lock
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def lock_holder(folder: str | Path) -> dict | None:
+    """Who holds ``folder``'s lock (``pid``, ``started``, ``command``), if a live process does."""
+    path = Path(folder) / LOCK
+    try:
+        info = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    pid = int(info.get("pid", 0))
+    return info if pid and _alive(pid) else None
+
+
+@contextmanager
+def folder_lock(folder: str | Path, what: str) -> Iterator[None]:
+    """Hold ``folder/.lock`` while a run writes there; a second process is refused at once.
+
+    The lock names its process and start time; a lock left by a process that no longer runs is
+    taken over with a note. ``what`` says what holds it (in messages).
+
+    >>> import tempfile
+    >>> d = Path(tempfile.mkdtemp())
+    >>> with folder_lock(d, "a test"):
+    ...     (d / LOCK).exists()
+    True
+    >>> (d / LOCK).exists()
+    False
+    """
+    import datetime
+    import sys
+
+    from helpers.errors import UserError
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / LOCK
+    info = {"pid": os.getpid(), "what": what,
+            "started": datetime.datetime.now().isoformat(timespec="seconds"),
+            "command": " ".join(sys.argv)[:300]}
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666 & ~_umask())
+        except FileExistsError:
+            holder = lock_holder(folder)
+            if holder is not None:
+                raise UserError(
+                    f"{folder} is in use by process {holder['pid']} ({holder.get('what', '?')}, "
+                    f"started {holder.get('started', '?')}): wait for it to finish or stop it; two "
+                    "runs writing one folder would mix their results") from None
+            print(f"note: taking over the lock of {folder}: the process that left it no longer runs",
+                  file=sys.stderr, flush=True)
+            path.unlink(missing_ok=True)
+            continue
+        with os.fdopen(fd, "w") as f:
+            json.dump(info, f)
+        break
+    else:  # pragma: no cover - another process won the race twice
+        raise UserError(f"{folder}: could not take its lock; try again")
+    try:
+        yield
+    finally:
+        try:
+            if json.loads(path.read_text()).get("pid") == os.getpid():
+                path.unlink()
+        except (OSError, ValueError):
+            pass
+
+
+def check_not_locked(folder: str | Path) -> None:
+    """Refuse to write ``folder`` while another live process holds its lock (a chapter run by
+    hand while ``helpers run`` works on the same run), unless that process is our own runner."""
+    from helpers.errors import UserError
+
+    holder = lock_holder(folder)
+    if holder is None or str(holder["pid"]) == os.environ.get(LOCK_OWNER_ENV):
+        return
+    raise UserError(f"{folder} is in use by process {holder['pid']} ({holder.get('what', '?')}, "
+                    f"started {holder.get('started', '?')}): wait for it to finish")
 
 
 def write_atomic(path: str | Path, writer: Callable[[Path], Any]) -> Path:

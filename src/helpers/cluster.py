@@ -213,7 +213,10 @@ def read_clusters(run_dir: str | Path, ids: Sequence[int] | None = None) -> pd.D
     file = Path(run_dir) / "clusters.parquet"
     if not file.exists():
         raise DataError(f"{file} is missing: run chapter 5 (05_cluster) on this run first")
-    frame = pd.read_parquet(file)
+    try:
+        frame = pd.read_parquet(file)
+    except Exception as exc:  # truncated or not Parquet
+        raise DataError(f"{file} cannot be read ({type(exc).__name__}): rerun chapter 5 (05_cluster)") from None
     if ids is not None:
         if len(frame) != len(ids) or not np.array_equal(frame[ID_COLUMN].to_numpy(), np.asarray(ids)):
             raise DataError(f"{file} does not list the galaxies of features.parquet: rerun chapters 4-5")

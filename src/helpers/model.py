@@ -1109,7 +1109,10 @@ def load_model(run_dir: str | Path) -> tuple[nn.Module, dict]:
         raise UserError(f"{cfg_path}: arch={cfg['arch']!r} / head={cfg['head']!r} is not "
                         f"known (arch: {', '.join(ARCHS)}; head: {', '.join(HEADS)})")
     expected = cfg.get("weights_sha256")
-    if expected and _sha256(weights) != expected:
+    if not expected:
+        raise UserError(f"{cfg_path} records no weights_sha256, so {weights} cannot be checked to be "
+                        "the weights it was written with: train again (save_model records it)")
+    if _sha256(weights) != expected:
         raise UserError(f"{weights} is not the weights file {cfg_path} was written with "
                         "(its SHA-256 differs): the pair comes from different runs - train again "
                         "or copy both files from the same run")

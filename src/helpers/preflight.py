@@ -19,9 +19,7 @@ What is checked:
 from __future__ import annotations
 
 import shutil
-import socket
 from typing import Any
-from urllib.parse import urlparse
 
 from helpers import paths
 from helpers.schema import SOLUTIONS_CSV, TEST_IMAGES, TRAIN_IMAGES
@@ -284,17 +282,15 @@ def _disk(profile, chapters) -> list[str]:
     return []
 
 
-def _scheduler(profile, address: str, timeout: float = 3.0) -> list[str]:
-    parsed = urlparse(address if "://" in address else f"tcp://{address}")
-    if not parsed.hostname or not parsed.port:
-        return [f"{profile.path.name}: 07_new_galaxies.scheduler = {address!r}: use tcp://host:port"]
+def _scheduler(profile, address: str) -> list[str]:
+    from helpers.errors import UserError
+    from helpers.survey import check_scheduler
+
     try:
-        with socket.create_connection((parsed.hostname, parsed.port), timeout=timeout):
-            return []
-    except OSError as exc:
-        return [f"{profile.path.name}: 07_new_galaxies.scheduler {address} does not answer "
-                f"({exc.strerror or exc}): start it (dask scheduler) or leave scheduler unset for a "
-                "local cluster"]
+        check_scheduler(address)
+    except UserError as exc:
+        return [f"{profile.path.name}: 07_new_galaxies.scheduler: {exc}"]
+    return []
 
 
 def problems(profile, chapters: dict[str, dict[str, Any]], defaults: dict[str, dict[str, Any]], *,

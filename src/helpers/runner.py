@@ -508,14 +508,19 @@ def run(params: str | Path = "params/demo.yml", *, only: list[str] | None = None
     if check:
         print(f"{profile.path.name}: every check passed ({len(sources)} chapters)", flush=True)
         return []
-    prepare_data(profile)
-    clear_downstream(profile, sources[0].stem)
-    if refresh:  # this run becomes the replay's reference: its headlines are within tolerance of themselves
-        os.environ[reference.REFERENCE_ENV] = "1"
-    try:
-        executed = [execute_chapter(s, profile, refresh=refresh) for s in sources]
-    finally:
-        os.environ.pop(reference.REFERENCE_ENV, None)
+    from helpers.artifacts import LOCK_OWNER_ENV, folder_lock
+
+    with folder_lock(profile.run_dir, f"helpers run --params {profile.path.name}"):
+        prepare_data(profile)
+        clear_downstream(profile, sources[0].stem)
+        os.environ[LOCK_OWNER_ENV] = str(os.getpid())  # our chapters may write the locked folder
+        if refresh:  # this run becomes the replay's reference: within tolerance of itself
+            os.environ[reference.REFERENCE_ENV] = "1"
+        try:
+            executed = [execute_chapter(s, profile, refresh=refresh) for s in sources]
+        finally:
+            os.environ.pop(reference.REFERENCE_ENV, None)
+            os.environ.pop(LOCK_OWNER_ENV, None)
     if refresh:
         for nb in executed:
             print(f"[refresh] {paths.relative(refresh_reference(nb))}", flush=True)

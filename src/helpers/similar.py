@@ -33,7 +33,11 @@ def read_feature_set(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
 
         frame = read_codes(path)
     elif path.is_file():
-        frame = pd.read_parquet(path)
+        try:
+            frame = pd.read_parquet(path)
+        except Exception as exc:  # truncated or not Parquet
+            raise DataError(f"{path} cannot be read ({type(exc).__name__}): rerun chapter 3 "
+                            "(03_extract_features), or featurize, which write it") from None
     else:
         raise DataError(f"{path} does not exist: give a features.parquet or a featurize output folder")
     if ID_COLUMN not in frame.columns or frame.shape[1] < 2:

@@ -127,6 +127,7 @@ def open_chapter(data_dir: str | Path, run_dir: str | Path, *, seed: int = 42,
 
     setup(seed)
     data_path, run_path = paths.resolve(data_dir), paths.resolve(run_dir)
+    artifacts.check_not_locked(run_path)
     source = artifacts.data_source(data_path)
     if _in_kernel():
         from IPython.display import Markdown, display

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from helpers.artifacts import write_atomic, write_json, write_parquet
+from helpers.artifacts import LOCK, folder_lock, write_atomic, write_json, write_parquet
 from helpers.errors import DataError, ParameterError, UserError
 
 MANIFEST = "_manifest.json"
@@ -178,9 +178,10 @@ def _check_resume(out_dir: Path, manifest: dict, overwrite: bool) -> None:
         out_dir.mkdir(parents=True)
         return
     if not existing.exists():
-        if any(out_dir.iterdir()) and not overwrite:
+        if any(p.name != LOCK for p in out_dir.iterdir()):  # --overwrite only deletes our own outputs
             raise UserError(f"{out_dir} exists and is not a featurize output (no {MANIFEST}): "
-                            "choose an empty or new OUT_DIR")
+                            "choose an empty or new OUT_DIR" + (" (--overwrite replaces only a "
+                                                                 "featurize output)" if overwrite else ""))
         return
     old = json.loads(existing.read_text())
     keys = [k for k in manifest if k not in PLACES and old.get(k) != manifest[k]]
@@ -190,6 +191,22 @@ def _check_resume(out_dir: Path, manifest: dict, overwrite: bool) -> None:
     if keys:
         for f in [*out_dir.glob("part-*.parquet"), *(out_dir / BAD_DIR).glob("part-*.csv")]:
             f.unlink()
+
+
+def check_scheduler(address: str, timeout: float = 3.0) -> None:
+    """Refuse, in seconds, a Dask scheduler address that does not answer (UserError)."""
+    import socket
+    from urllib.parse import urlparse
+
+    parsed = urlparse(address if "://" in address else f"tcp://{address}")
+    if not parsed.hostname or not parsed.port:
+        raise UserError(f"--scheduler {address!r}: use tcp://host:port (or 'none' for one process)")
+    try:
+        with socket.create_connection((parsed.hostname, parsed.port), timeout=timeout):
+            return
+    except OSError as exc:
+        raise UserError(f"the Dask scheduler {address} does not answer ({exc.strerror or exc}): start "
+                        "it (dask scheduler) or leave --scheduler out for a local cluster") from None
 
 
 def featurize(run_dir: str | Path, image_dir: str | Path, out_dir: str | Path, *,
@@ -216,8 +233,20 @@ def featurize(run_dir: str | Path, image_dir: str | Path, out_dir: str | Path, *
         raise ParameterError(f"layer={layer!r}: use 'body' or 'hidden'")
     files = list_images(image_dir)
     shards = plan_shards(files, shard_size)
+    if scheduler not in (None, "none"):
+        check_scheduler(scheduler)  # before anything is written: an unreachable one claims nothing
     manifest = _manifest(run_dir, image_dir, files, shard_size, layer)
     _check_resume(out_dir, manifest, overwrite)
+    with folder_lock(out_dir, f"featurize into {out_dir.name}"):
+        return _featurize(run_dir, out_dir, files, shards, manifest, scheduler=scheduler,
+                          workers=workers, shard_size=shard_size, layer=layer,
+                          batch_size=batch_size, threads=threads, progress=progress)
+
+
+def _featurize(run_dir: Path, out_dir: Path, files: list[Path], shards: list, manifest: dict, *,
+               scheduler, workers, shard_size, layer, batch_size, threads, progress) -> dict:
+    from helpers import paths
+
     write_json(manifest, out_dir / MANIFEST)
     for tmp in [*out_dir.glob(".*.tmp"), *(out_dir / BAD_DIR).glob(".*.tmp")]:  # half-written
         tmp.unlink(missing_ok=True)  # leftovers of a killed run

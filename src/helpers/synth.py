@@ -1019,12 +1019,17 @@ def write_mock(out_dir: str | os.PathLike[str], n: int, seed: int = 0, *, n_test
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise UserError(f"{out} exists and is not a folder; pick another output folder")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise UserError(f"{out} already exists and is not empty; pass --overwrite "
-                        "(overwrite=True) to replace it, or pick another folder")
+    if out.is_dir() and any(out.iterdir()):
+        if not overwrite:
+            raise UserError(f"{out} already exists and is not empty; pass --overwrite "
+                            "(overwrite=True) to replace it, or pick another folder")
+        if not (out / "mock.json").exists():  # --overwrite deletes only what the generator made
+            raise UserError(f"{out} holds files the mock generator did not write (no mock.json): "
+                            "--overwrite replaces only a mock folder; pick another folder")
     workers = workers or os.cpu_count() or 1
     t0 = time.perf_counter()
     out.parent.mkdir(parents=True, exist_ok=True)
+    _clear_leftovers(out)
     tmp = out.parent / f"{out.name}.tmp-{os.getpid()}"
     if tmp.exists():
         shutil.rmtree(tmp)
@@ -1063,6 +1068,16 @@ def write_mock(out_dir: str | os.PathLike[str], n: int, seed: int = 0, *, n_test
         raise
     return {"out_dir": out, "n": n, "n_test": n_test, "seed": seed, "workers": workers,
             "seconds": time.perf_counter() - t0, "label_counts": label_counts}
+
+
+def _clear_leftovers(out: Path) -> None:
+    """Remove ``OUT.tmp-PID`` / ``OUT.old-PID`` folders left by a generator that was killed."""
+    from helpers.artifacts import _alive
+
+    for left in [*out.parent.glob(f"{out.name}.tmp-*"), *out.parent.glob(f"{out.name}.old-*")]:
+        pid = left.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            shutil.rmtree(left, ignore_errors=True)
 
 
 def _replace(tmp: Path, out: Path) -> None:
