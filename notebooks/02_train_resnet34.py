@@ -31,8 +31,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from helpers import artifacts, evaluate, paths, study
-from helpers import model as M
+from helpers import artifacts, evaluate, model, paths, study
 from helpers.imagecache import load_image_array
 from helpers.schema import COLUMNS, ID_COLUMN, TRAIN_IMAGES
 
@@ -70,15 +69,15 @@ data_path, run_path, source = study.open_chapter(data_dir, run_dir, seed=seed,
 
 # %%
 if pretrained:
-    M.check_pretrained(arch)  # fails at once, saying where the weights file must go
-table = pd.read_parquet(run_path / "labels.parquet")
+    model.check_pretrained(arch)  # fails at once, saying where the weights file must go
+table = artifacts.read_aligned(run_path / "labels.parquet", None, "01_labels")
 every_id = table[ID_COLUMN].to_numpy()
 if n_train is not None and n_train < len(table):
     table = table.sample(n=n_train, random_state=seed).sort_values(ID_COLUMN)
 ids = table[ID_COLUMN].to_numpy()
 targets = table[COLUMNS].to_numpy(dtype=np.float32)
 images = load_image_array([data_path / TRAIN_IMAGES / f"{i}.jpg" for i in ids], size=image_size, crop=crop)
-dls = M.make_dataloaders(images, targets, valid_pct=valid_pct, seed=seed, bs=batch_size, ids=ids,
+dls = model.make_dataloaders(images, targets, valid_pct=valid_pct, seed=seed, bs=batch_size, ids=ids,
                          stats="imagenet" if pretrained else "train")
 train_rows, valid_rows = dls.split.train, dls.split.valid
 split = evaluate.split_frame(every_id, ids[train_rows], ids[valid_rows])
@@ -107,9 +106,9 @@ plt.show()
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-learn = M.build_learner(dls, arch=arch, head=heads[0], pretrained=pretrained, seed=seed,
+learn = model.build_learner(dls, arch=arch, head=heads[0], pretrained=pretrained, seed=seed,
                         mixed_precision=mixed_precision, channels_last=channels_last)
-found = M.find_lr(learn)
+found = model.find_lr(learn)
 plt.figure(figsize=(5, 3))
 plt.semilogx(found.lrs, found.losses)
 plt.axvline(found.lr, color="C3", linestyle="--", label=f"suggestion {found.lr:.1e}")
@@ -132,10 +131,10 @@ print(f"training with a peak learning rate of {peak_lr:.1e}")
 # NBVAL_IGNORE_OUTPUT
 histories, learners, seconds = {}, {}, {}
 for head in heads:
-    learners[head] = M.build_learner(dls, arch=arch, head=head, pretrained=pretrained, seed=seed,
+    learners[head] = model.build_learner(dls, arch=arch, head=head, pretrained=pretrained, seed=seed,
                                      mixed_precision=mixed_precision, channels_last=channels_last)
     started = time.perf_counter()
-    histories[head] = M.train(learners[head], epochs=epochs, lr=peak_lr)
+    histories[head] = model.train(learners[head], epochs=epochs, lr=peak_lr)
     seconds[head] = time.perf_counter() - started
 history = pd.concat(histories, names=["head"]).reset_index(level=0)
 history.drop(columns="time").round(4)  # epoch times: history.csv and metrics.json
@@ -163,11 +162,11 @@ plt.show()
 # %%
 valid_targets = targets[valid_rows]
 train_mean = targets[train_rows].mean(axis=0, keepdims=True)
-baseline = M.mean_baseline_rmse(targets[train_rows], valid_targets)
-predictions = {head: M.predict(learners[head], images[valid_rows]) for head in heads}
+baseline = model.mean_baseline_rmse(targets[train_rows], valid_targets)
+predictions = {head: model.predict(learners[head], images[valid_rows]) for head in heads}
 scored = {f"{arch}, {head} head": predictions[head] for head in heads}
 if tta:
-    scored |= {f"{arch}, {head} head + 8-fold TTA": M.predict(learners[head], images[valid_rows], tta=True)
+    scored |= {f"{arch}, {head} head + 8-fold TTA": model.predict(learners[head], images[valid_rows], tta=True)
                for head in heads}
 scored["training mean (no image)"] = np.broadcast_to(train_mean, valid_targets.shape)
 estimates = {name: evaluate.bootstrap(evaluate.rmse_of, pred, valid_targets, seed=seed)
@@ -179,7 +178,7 @@ best = {head: estimates[f"{arch}, {head} head"] for head in heads}
 results = pd.DataFrame([{"model": name, "hold-out RMSE": e.value, "95% interval": e.format(".4f"),
                          "data": source["kind"]} for name, e in estimates.items()]
                        + [{"model": name, "hold-out RMSE": value, "95% interval": "",
-                           "data": "real (published)"} for name, value in M.REFERENCE_RMSE.items()])
+                           "data": "real (published)"} for name, value in model.REFERENCE_RMSE.items()])
 results.round({"hold-out RMSE": 4})
 
 # %% [markdown]
@@ -190,7 +189,7 @@ results.round({"hold-out RMSE": 4})
 
 # %%
 if "tree" in heads:
-    assert np.abs(M.tree_sums(predictions["tree"])).max() < 1e-4
+    assert np.abs(model.tree_sums(predictions["tree"])).max() < 1e-4
 behind = [head for head, e in best.items() if e.high >= baseline]
 head_sentence = "Only one head was trained."
 head_difference = None
@@ -210,7 +209,7 @@ print("every head beats the mean prediction" if not behind else
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-per_question = pd.DataFrame({head: M.per_question_rmse(predictions[head], valid_targets) for head in heads})
+per_question = pd.DataFrame({head: model.per_question_rmse(predictions[head], valid_targets) for head in heads})
 ax = per_question.plot.barh(figsize=(7, 4.5))
 ax.invert_yaxis()
 ax.set_xlabel("hold-out RMSE")
@@ -226,7 +225,7 @@ plt.show()
 # %%
 # NBVAL_IGNORE_OUTPUT
 saved = heads[-1]
-M.save_model(learners[saved], run_path, {"crop": crop, "epochs": epochs, "lr": peak_lr,
+model.save_model(learners[saved], run_path, {"crop": crop, "epochs": epochs, "lr": peak_lr,
                                          "data_source": source["kind"],
                                          "split": {"file": evaluate.SPLIT_FILE,
                                                    **split["set"].value_counts().to_dict()}})

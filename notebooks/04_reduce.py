@@ -30,8 +30,7 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-from helpers import artifacts, plots, study
-from helpers import reduce as R
+from helpers import artifacts, plots, reduce, study
 from helpers.schema import ID_COLUMN
 
 # %% tags=["parameters"]
@@ -50,7 +49,7 @@ seed = 42  # seeds every method
 
 # %%
 data_path, run_path, source = study.open_chapter(data_dir, run_dir, seed=seed)
-galaxies, codes = R.load_codes(run_path, data_path)
+galaxies, codes = reduce.load_codes(run_path, data_path)
 print(f"{len(galaxies)} galaxies x {codes.shape[1]} dimensions from features.parquet")
 
 # %% [markdown]
@@ -62,7 +61,7 @@ print(f"{len(galaxies)} galaxies x {codes.shape[1]} dimensions from features.par
 # `pca_input` components, which keep almost all of it and make them faster.
 
 # %%
-x_in, share = R.pca(codes, pca_input, seed=seed)
+x_in, share = reduce.pca(codes, pca_input, seed=seed)
 pca2, pca2_share = x_in[:, :2], share[:2]
 pcak = x_in[:, :pca_components]
 fig, ax = plt.subplots(figsize=(7, 2.8))
@@ -91,8 +90,8 @@ print(f"2 components keep {share[:2].sum():.1%} of the variance, {pca_components
 # :::
 
 # %%
-lda2, _ = R.lda(codes, galaxies["label"], 2)
-ldak, lda_used = R.lda(codes, galaxies["label"], lda_components)
+lda2, _ = reduce.lda(codes, galaxies["label"], 2)
+ldak, lda_used = reduce.lda(codes, galaxies["label"], lda_components)
 
 # %% [markdown]
 # ## t-SNE and UMAP: neighbourhood maps
@@ -106,9 +105,9 @@ ldak, lda_used = R.lda(codes, galaxies["label"], lda_components)
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-tsne2, tsne_kl, _ = R.tsne(x_in, perplexity=tsne_perplexity, learning_rate=tsne_learning_rate, seed=seed)
-umap2 = R.umap_embed(x_in, 2, n_neighbors=umap_neighbors, min_dist=umap_min_dist, seed=seed)
-umapk = R.umap_embed(x_in, umap_components, n_neighbors=umap_neighbors, min_dist=umap_min_dist, seed=seed)
+tsne2, tsne_kl, _ = reduce.tsne(x_in, perplexity=tsne_perplexity, learning_rate=tsne_learning_rate, seed=seed)
+umap2 = reduce.umap_embed(x_in, 2, n_neighbors=umap_neighbors, min_dist=umap_min_dist, seed=seed)
+umapk = reduce.umap_embed(x_in, umap_components, n_neighbors=umap_neighbors, min_dist=umap_min_dist, seed=seed)
 print(f"t-SNE: KL divergence {tsne_kl:.3f} after optimisation")
 
 # %% [markdown]
@@ -121,7 +120,7 @@ print(f"t-SNE: KL divergence {tsne_kl:.3f} after optimisation")
 
 # %%
 maps2 = {"PCA": pca2, "LDA": lda2, "t-SNE": tsne2, "UMAP": umap2}
-trust = {name: R.trustworthiness(codes, xy, n_neighbors=trust_neighbors, seed=seed)
+trust = {name: reduce.trustworthiness(codes, xy, n_neighbors=trust_neighbors, seed=seed)
          for name, xy in maps2.items()}
 fig, axes = plt.subplots(2, 2, figsize=(10, 9))
 for ax, (name, xy) in zip(axes.flat, maps2.items(), strict=True):
@@ -181,7 +180,7 @@ else:
 # %%
 maps = {"pca2": pca2, f"pca{pca_components}": pcak, "lda2": lda2, f"lda{lda_used}": ldak,
         "tsne2": tsne2, "umap2": umap2, f"umap{umap_components}": umapk}
-frame = R.embeddings_frame(galaxies[ID_COLUMN].to_numpy(), maps)
+frame = reduce.embeddings_frame(galaxies[ID_COLUMN].to_numpy(), maps)
 artifacts.write_parquet(frame, run_path / "embeddings.parquet")
 print(f"embeddings.parquet: {len(frame)} galaxies, maps {sorted(maps)}")
 

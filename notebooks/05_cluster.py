@@ -32,9 +32,7 @@ import pandas as pd
 from IPython.display import HTML
 from myst_nb import glue
 
-from helpers import artifacts, interactive, plots, study
-from helpers import cluster as C
-from helpers import reduce as R
+from helpers import artifacts, cluster, interactive, plots, reduce, study
 from helpers.imagecache import load_image_array
 from helpers.schema import ID_COLUMN
 
@@ -56,13 +54,12 @@ seed = 42  # seeds k-means, the galleries' random picks
 
 # %%
 data_path, run_path, source = study.open_chapter(data_dir, run_dir, seed=seed)
-galaxies, _ = R.load_codes(run_path, data_path)
-emb = pd.read_parquet(run_path / "embeddings.parquet")
-assert np.array_equal(emb[ID_COLUMN].to_numpy(), galaxies[ID_COLUMN].to_numpy())
-resolved = {name: R.resolve_space(emb, name) for name in spaces}  # "lda" -> "lda7" (or "lda4")
-space = {name: R.coordinates(emb, name) for name in resolved.values()}
-gallery = C.resolve_clustering(gallery, resolved)
-tsne2 = R.coordinates(emb, "tsne2")
+galaxies, codes = reduce.load_codes(run_path, data_path)
+emb = artifacts.read_aligned(run_path / "embeddings.parquet", galaxies[ID_COLUMN], "04_reduce")
+resolved = {name: reduce.resolve_space(emb, name) for name in spaces}  # "lda" -> "lda7" (or "lda4")
+space = {name: reduce.coordinates(emb, name) for name in resolved.values()}
+gallery = cluster.resolve_clustering(gallery, resolved)
+tsne2 = reduce.coordinates(emb, "tsne2")
 print(f"{len(galaxies)} galaxies; spaces {', '.join(f'{n} ({x.shape[1]}-D)' for n, x in space.items())}")
 
 # %% [markdown]
@@ -74,7 +71,7 @@ print(f"{len(galaxies)} galaxies; spaces {', '.join(f'{n} ({x.shape[1]}-D)' for 
 # well-separated groups.
 
 # %%
-curves = pd.DataFrame({name: C.elbow(x, range(1, elbow_max_k + 1), seed=seed) for name, x in space.items()})
+curves = pd.DataFrame({name: cluster.elbow(x, range(1, elbow_max_k + 1), seed=seed) for name, x in space.items()})
 fig, ax = plt.subplots(figsize=(6.5, 3.5))
 for name in curves:
     ax.plot(curves.index, curves[name], "o-", ms=3, label=name)
@@ -90,7 +87,7 @@ plt.show()
 # Clusters are numbered by size (0 is the largest), so colours mean nothing across panels.
 
 # %%
-clusterings = {f"kmeans{k}_{name}": C.kmeans(x, k, seed=seed) for name, x in space.items() for k in k_values}
+clusterings = {f"kmeans{k}_{name}": cluster.kmeans(x, k, seed=seed) for name, x in space.items() for k in k_values}
 fig, axes = plt.subplots(len(space), len(k_values), figsize=(1.9 * len(k_values), 1.9 * len(space)),
                          squeeze=False)
 for r, name in enumerate(space):
@@ -111,8 +108,8 @@ plt.show()
 # those between them.
 
 # %%
-eps, kdist, knee_at = C.choose_eps(tsne2, dbscan_min_samples)
-clusterings["dbscan_tsne2"] = C.dbscan(tsne2, eps, dbscan_min_samples)
+eps, kdist, knee_at = cluster.choose_eps(tsne2, dbscan_min_samples)
+clusterings["dbscan_tsne2"] = cluster.dbscan(tsne2, eps, dbscan_min_samples)
 fig, axes = plt.subplots(1, 2, figsize=(10, 4))
 axes[0].plot(kdist, lw=1.2, color="#08519c")
 axes[0].axhline(eps, color="#b2182b", lw=0.8, ls="--")
@@ -124,7 +121,7 @@ plt.show()
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-dbscan_summary = C.summary(clusterings["dbscan_tsne2"])
+dbscan_summary = cluster.summary(clusterings["dbscan_tsne2"])
 print(f"eps = {eps:.3f} (knee at galaxy {knee_at} of {len(kdist)}): {dbscan_summary['clusters']} "
       f"clusters, {dbscan_summary['noise']:.1%} noise")
 
@@ -137,10 +134,10 @@ print(f"eps = {eps:.3f} (knee at galaxy {knee_at} of {len(kdist)}): {dbscan_summ
 # structure than t-SNE does).
 
 # %%
-clusterings["hdbscan_tsne2"] = C.hdbscan(tsne2, hdbscan_min_cluster_size)
+clusterings["hdbscan_tsne2"] = cluster.hdbscan(tsne2, hdbscan_min_cluster_size)
 umap_space = next((n for n in space if n.startswith("umap")), None)
 if umap_space:
-    clusterings[f"hdbscan_{umap_space}"] = C.hdbscan(space[umap_space], hdbscan_min_cluster_size)
+    clusterings[f"hdbscan_{umap_space}"] = cluster.hdbscan(space[umap_space], hdbscan_min_cluster_size)
 density = [n for n in clusterings if n.startswith("hdbscan")]
 fig, axes = plt.subplots(1, len(density), figsize=(5 * len(density), 4), squeeze=False)
 for ax, name in zip(axes[0], density, strict=True):
@@ -149,7 +146,7 @@ plt.show()
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-summaries = pd.DataFrame({name: C.summary(a) for name, a in clusterings.items()}).T
+summaries = pd.DataFrame({name: cluster.summary(a) for name, a in clusterings.items()}).T
 summaries.loc[["dbscan_tsne2", *density]].round(3)
 
 # %% [markdown]
@@ -163,22 +160,21 @@ summaries.loc[["dbscan_tsne2", *density]].round(3)
 # spread is not measured here: five more t-SNE maps would double the chapter's time.)
 
 # %%
-settings = R.chapter4_settings(run_path)
-_, codes = R.load_codes(run_path)
-x_in, _ = R.pca(codes, settings["pca_input"], seed=settings["seed"])
+settings = reduce.chapter4_settings(run_path)
+x_in, _ = reduce.pca(codes, settings["pca_input"], seed=settings["seed"])
 seeds = [settings["seed"] + i for i in range(stability_seeds)]
-umaps = {s: R.umap_embed(x_in, settings["umap_components"], n_neighbors=settings["umap_neighbors"],
+umaps = {s: reduce.umap_embed(x_in, settings["umap_components"], n_neighbors=settings["umap_neighbors"],
                          min_dist=settings["umap_min_dist"], seed=s) for s in seeds}
 k_stable = max(k_values)
 pca_space = next((n for n in space if n.startswith("pca")), None)
 runs = {f"kmeans{k_stable} on UMAP-{settings['umap_components']} (map and k-means seed)":
-        {s: C.kmeans(u, k_stable, seed=s) for s, u in umaps.items()},
+        {s: cluster.kmeans(u, k_stable, seed=s) for s, u in umaps.items()},
         f"HDBSCAN on UMAP-{settings['umap_components']} (map seed)":
-        {s: C.hdbscan(u, hdbscan_min_cluster_size) for s, u in umaps.items()}}
+        {s: cluster.hdbscan(u, hdbscan_min_cluster_size) for s, u in umaps.items()}}
 if pca_space:
     runs[f"kmeans{k_stable} on {pca_space} (k-means seed)"] = {
-        s: C.kmeans(space[pca_space], k_stable, seed=s) for s in seeds}
-stability = pd.DataFrame({name: C.seed_stability(a) for name, a in runs.items()}).T
+        s: cluster.kmeans(space[pca_space], k_stable, seed=s) for s in seeds}
+stability = pd.DataFrame({name: cluster.seed_stability(a) for name, a in runs.items()}).T
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -197,9 +193,9 @@ if gallery not in clusterings:
     raise ValueError(f"gallery={gallery!r} is not one of this chapter's clusterings: "
                      f"{sorted(clusterings)}")
 gallery_space = space[gallery.split("_", 1)[1]]
-members = C.gallery_members(gallery_space, clusterings[gallery], n_central=gallery_central,
+members = cluster.gallery_members(gallery_space, clusterings[gallery], n_central=gallery_central,
                             n_random=gallery_random, seed=seed)
-mix = C.label_mix(clusterings[gallery], galaxies["label"])
+mix = cluster.label_mix(clusterings[gallery], galaxies["label"])
 fig = plots.cluster_gallery(galaxies, members, mix)
 plots.show_photo(fig)
 
@@ -214,7 +210,7 @@ plots.show_photo(fig)
 # noise), in the order of `features.parquet`.
 
 # %%
-frame = C.clusters_frame(galaxies[ID_COLUMN].to_numpy(), clusterings)
+frame = cluster.clusters_frame(galaxies[ID_COLUMN].to_numpy(), clusterings)
 artifacts.write_parquet(frame, run_path / "clusters.parquet")
 print(f"clusters.parquet: {len(frame)} galaxies x {len(clusterings)} clusterings")
 
@@ -264,7 +260,7 @@ metrics = study.close_chapter(run_path, "cluster", {
     "dbscan_clusters": int(dbscan_summary["clusters"]), "dbscan_noise": f"{dbscan_summary['noise']:.0%}",
     "hdbscan_clusters": int(summaries.loc["hdbscan_tsne2", "clusters"]), "gallery_name": gallery,
     "stability_seeds": stability_seeds,
-    "stability_sentence": C.stability_sentence(stability["mean_ari"].to_dict()),
+    "stability_sentence": cluster.stability_sentence(stability["mean_ari"].to_dict()),
 })
 
 # %% [markdown]

@@ -33,10 +33,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from helpers import artifacts, evaluate, labels, plots, study
-from helpers import cluster as C
-from helpers import compare as K
-from helpers import reduce as R
+from helpers import artifacts, cluster, compare, evaluate, labels, plots, reduce, study
 from helpers.imagecache import load_image_array
 from helpers.schema import ALL_LABELS, COLUMNS, ID_COLUMN
 
@@ -51,8 +48,8 @@ seed = 42  # seeds the folds
 
 # %%
 data_path, run_path, source = study.open_chapter(data_dir, run_dir, seed=seed)
-galaxies, codes = R.load_codes(run_path, data_path)
-clusters = C.read_clusters(run_path, galaxies[ID_COLUMN].to_numpy())
+galaxies, codes = reduce.load_codes(run_path, data_path)
+clusters = cluster.read_clusters(run_path, galaxies[ID_COLUMN].to_numpy())
 names = [c for c in clusters.columns if c != ID_COLUMN]
 kmeans = [n for n in names if n.startswith("kmeans")]
 density = [n for n in names if not n.startswith("kmeans")]
@@ -73,8 +70,8 @@ print(f"{len(names)} clusterings of {len(galaxies)} galaxies: k-means k={ks} on 
 fig, axes = plt.subplots(2, len(spaces), figsize=(3.1 * len(spaces), 5.8), squeeze=False)
 for j, space in enumerate(spaces):
     cols = [f"kmeans{k}_{space}" for k in ks]
-    for i, metric in enumerate(K.SCORES):
-        table = K.matrix(clusters, cols, metric=metric)
+    for i, metric in enumerate(compare.SCORES):
+        table = compare.matrix(clusters, cols, metric=metric)
         table.index = table.columns = [f"k={k}" for k in ks]
         plots.score_heatmap(table, ax=axes[i, j], title=f"{metric}, {space}")
 fig.tight_layout()
@@ -92,8 +89,8 @@ if not all(c in clusters for c in cols):
     raise ValueError(f"compare_k={compare_k}: chapter 5 ran k-means for k={ks} only")
 fig, axes = plt.subplots(1, 2, figsize=(9, 3.8))
 across = {}
-for ax, metric in zip(axes, K.SCORES, strict=True):
-    across[metric] = K.matrix(clusters, cols, metric=metric)
+for ax, metric in zip(axes, compare.SCORES, strict=True):
+    across[metric] = compare.matrix(clusters, cols, metric=metric)
     shown = across[metric].set_axis(spaces, axis=0).set_axis(spaces, axis=1)
     plots.score_heatmap(shown, ax=ax, title=f"{metric} between spaces, k={compare_k}")
 fig.tight_layout()
@@ -107,8 +104,8 @@ plt.show()
 
 # %%
 fig, axes = plt.subplots(2, 1, figsize=(12, 1.2 + 0.9 * len(density) * 2))
-for ax, metric in zip(axes, K.SCORES, strict=True):
-    plots.score_heatmap(K.matrix(clusters, density, kmeans, metric=metric), ax=ax,
+for ax, metric in zip(axes, compare.SCORES, strict=True):
+    plots.score_heatmap(compare.matrix(clusters, density, kmeans, metric=metric), ax=ax,
                         title=f"{metric}: density clusterings (rows) against every k-means")
 fig.tight_layout()
 plt.show()
@@ -119,7 +116,7 @@ plt.show()
 
 # %%
 blind_spaces = [sp for sp in spaces if not sp.startswith("lda")]
-blind_across = {metric: K.mean_offdiagonal(table.loc[[f"kmeans{compare_k}_{sp}" for sp in blind_spaces],
+blind_across = {metric: compare.mean_offdiagonal(table.loc[[f"kmeans{compare_k}_{sp}" for sp in blind_spaces],
                                                      [f"kmeans{compare_k}_{sp}" for sp in blind_spaces]])
                 for metric, table in across.items()}
 
@@ -137,19 +134,19 @@ blind_across = {metric: K.mean_offdiagonal(table.loc[[f"kmeans{compare_k}_{sp}" 
 # Clusterings of the LDA space saw the labels and are marked; they are never the "best".
 
 # %%
-usable = R.labelled_rows(galaxies["label"])
+usable = reduce.labelled_rows(galaxies["label"])
 label_or_none = galaxies["label"].where(usable)
-vs_labels = K.against(clusters[unseen], names, label_or_none[unseen])
-vs_labels_train = K.against(clusters[~unseen], names, label_or_none[~unseen])
+vs_labels = compare.against(clusters[unseen], names, label_or_none[unseen])
+vs_labels_train = compare.against(clusters[~unseen], names, label_or_none[~unseen])
 has_truth = "true_label" in galaxies
 columns = {"AMI (unseen)": vs_labels["AMI"], "ARI (unseen)": vs_labels["ARI"],
            "purity (unseen)": vs_labels["purity"], "AMI (training, in sample)": vs_labels_train["AMI"]}
 if has_truth:
-    vs_truth = K.against(clusters[unseen], names, galaxies.loc[unseen, "true_label"])
+    vs_truth = compare.against(clusters[unseen], names, galaxies.loc[unseen, "true_label"])
     columns["AMI vs truth (unseen)"] = vs_truth["AMI"]
     rows = usable & unseen
-    votes_vs_truth = {m: K.score(galaxies.loc[rows, "label"], galaxies.loc[rows, "true_label"], m)
-                      for m in K.SCORES}
+    votes_vs_truth = {m: compare.score(galaxies.loc[rows, "label"], galaxies.loc[rows, "true_label"], m)
+                      for m in compare.SCORES}
 table = pd.DataFrame(columns).assign(clusters=vs_labels["clusters"],
                                      **{"saw the labels": ["yes (LDA)" if "lda" in n else "" for n in names]})
 blind = [n for n in names if "lda" not in n]
@@ -180,9 +177,9 @@ family_rows = (unseen & usable)
 family_est, family_diff = {}, {}
 for name in density:
     a, f, y = clusters.loc[family_rows, name], families[family_rows], label_or_none[family_rows]
-    family_est[name] = {"labels": K.score(y, a, "AMI"), "families": K.score(f, a, "AMI")}
-    family_diff[name] = evaluate.difference(lambda a, f, y: K.score(f, a, "AMI"),
-                                            lambda a, f, y: K.score(y, a, "AMI"), a, f, y,
+    family_est[name] = {"labels": compare.score(y, a, "AMI"), "families": compare.score(f, a, "AMI")}
+    family_diff[name] = evaluate.difference(lambda a, f, y: compare.score(f, a, "AMI"),
+                                            lambda a, f, y: compare.score(y, a, "AMI"), a, f, y,
                                             seed=seed, n_boot=200)
 family_sentence = evaluate.family_sentence(family_est, family_diff)
 
@@ -222,13 +219,13 @@ plt.show()
 # codes (cross-validated within the training galaxies) shows the size of the leak.
 
 # %%
-rows, rare = K.probe_rows(galaxies["label"], folds)
+rows, rare = compare.probe_rows(galaxies["label"], folds)
 if rare:
     print(f"left out of the probes, fewer than {folds} galaxies each: {', '.join(rare)}")
 train_rows, test_rows = rows & ~unseen, rows & unseen
 y_train, y_test = galaxies.loc[train_rows, "label"].to_numpy(), galaxies.loc[test_rows, "label"].to_numpy()
 images = load_image_array(galaxies.loc[rows, "image_path"], size=pixel_size, crop=212)
-pixel_rows = K.pixel_codes(images, seed=seed, fit_rows=train_rows[rows])  # PCA fitted on training galaxies
+pixel_rows = compare.pixel_codes(images, seed=seed, fit_rows=train_rows[rows])  # PCA fitted on training galaxies
 pixels = np.zeros((len(galaxies), pixel_rows.shape[1]), np.float32)
 pixels[rows] = pixel_rows
 untrained = artifacts.read_aligned(run_path / "features_untrained.parquet", galaxies[ID_COLUMN],
@@ -238,17 +235,17 @@ fractions = artifacts.read_aligned(run_path / "predictions.parquet", galaxies[ID
 inputs = {"CNN codes": codes, "untrained network": untrained, "raw pixels": pixels}
 pred = {}
 for name, x in inputs.items():
-    pred[(name, "k-NN")] = K.knn_fit_predict(x[train_rows], y_train, x[test_rows], k=knn_k)
-    pred[(name, "linear probe")] = K.probe_fit_predict(x[train_rows], y_train, x[test_rows], seed=seed)
+    pred[(name, "k-NN")] = compare.knn_fit_predict(x[train_rows], y_train, x[test_rows], k=knn_k)
+    pred[(name, "linear probe")] = compare.probe_fit_predict(x[train_rows], y_train, x[test_rows], seed=seed)
 pred[("predicted fractions", "decision tree")] = labels.assign_labels(fractions[COLUMNS])["label"].to_numpy()[test_rows]
 pred[("always the most common label", "-")] = np.full(len(y_test), pd.Series(y_train).mode()[0], dtype=object)
 if has_truth:  # the votes themselves, against the drawn morphology (mock only): a different question
     votes_right = evaluate.accuracy(y_test, galaxies.loc[test_rows, "true_label"].to_numpy(), seed=seed)
 probes = {key: evaluate.accuracy(p, y_test, seed=seed) for key, p in pred.items()}
 balanced = {key: evaluate.accuracy(p, y_test, balanced=True, seed=seed) for key, p in pred.items()}
-in_sample = {probe: K.accuracy(fn(codes[train_rows], y_train, folds=folds, seed=seed), y_train)["accuracy"]
-             for probe, fn in (("k-NN", lambda x, y, **kw: K.knn_predict(x, y, k=knn_k, **kw)),
-                               ("linear probe", K.probe_predict))}
+in_sample = {probe: compare.accuracy(fn(codes[train_rows], y_train, folds=folds, seed=seed), y_train)["accuracy"]
+             for probe, fn in (("k-NN", lambda x, y, **kw: compare.knn_predict(x, y, k=knn_k, **kw)),
+                               ("linear probe", compare.probe_predict))}
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -265,7 +262,7 @@ probe_table
 # the unseen galaxies.
 
 # %%
-conf = K.confusion(pred[("CNN codes", "linear probe")], y_test, ALL_LABELS)
+conf = compare.confusion(pred[("CNN codes", "linear probe")], y_test, ALL_LABELS)
 plots.confusion_heatmap(conf, title="linear probe on the CNN codes (unseen galaxies)")
 plt.show()
 

@@ -32,9 +32,7 @@ import numpy as np
 import pandas as pd
 from IPython.display import display
 
-from helpers import artifacts, evaluate, paths, plots, progress, study, survey
-from helpers import place as P
-from helpers import reduce as R
+from helpers import artifacts, evaluate, paths, place, plots, progress, reduce, study, survey
 from helpers.dataset import read_solutions
 from helpers.labels import assign_labels
 from helpers.schema import ID_COLUMN, TEST_IMAGES, TRAIN_IMAGES, TRUTH_FILE
@@ -95,8 +93,8 @@ print(f"{len(new)} new codes from {summary['shards']} shards on {summary['worker
       f"{summary['bad']} unreadable")
 
 # %%
-galaxies, codes = R.load_codes(run_path, data_path)
-emb = pd.read_parquet(run_path / "embeddings.parquet")
+galaxies, codes = reduce.load_codes(run_path, data_path)
+emb = artifacts.read_aligned(run_path / "embeddings.parquet", galaxies[ID_COLUMN], "04_reduce")
 assert new_codes.shape[1] == codes.shape[1]
 print(f"{len(new)} new galaxies beside the study's {len(galaxies)}")
 
@@ -109,13 +107,13 @@ print(f"{len(new)} new galaxies beside the study's {len(galaxies)}")
 # its code resembles.
 
 # %%
-settings = R.chapter4_settings(run_path)
-maps = P.StudyMaps(codes, emb, pca_input=settings["pca_input"], perplexity=settings["tsne_perplexity"],
+settings = reduce.chapter4_settings(run_path)
+maps = place.StudyMaps(codes, emb, pca_input=settings["pca_input"], perplexity=settings["tsne_perplexity"],
                    umap_neighbors=settings["umap_neighbors"], umap_min_dist=settings["umap_min_dist"],
                    seed=settings["seed"])
 new_tsne = maps.tsne(new_codes)
 study_umap, new_umap = maps.umap(new_codes)
-votes = P.predict_labels(codes, galaxies["label"], new_codes, k=vote_k)
+votes = place.predict_labels(codes, galaxies["label"], new_codes, k=vote_k)
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(12, 5.5))

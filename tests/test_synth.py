@@ -116,14 +116,18 @@ def test_existing_folder_untouched(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["busy"]
 
 
-def test_overwrite_replaces(tmp_path: Path) -> None:
+def test_overwrite_replaces_a_mock_and_refuses_anything_else(tmp_path: Path) -> None:
     out = tmp_path / "busy"
-    out.mkdir()
-    (out / "keep.txt").write_text("old")
+    synth.write_mock(out, 3, workers=1)
+    (out / "stale.txt").write_text("left by an older mock")
     synth.write_mock(out, 2, workers=1, overwrite=True)
-    assert not (out / "keep.txt").exists()
+    assert not (out / "stale.txt").exists()
     assert (out / schema.SOLUTIONS_CSV).exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["busy"]
+    (out / "mock.json").unlink()  # no longer the generator's folder: never deleted
+    with pytest.raises(UserError, match="did not write"):
+        synth.write_mock(out, 2, workers=1, overwrite=True)
+    assert (out / schema.SOLUTIONS_CSV).exists()
 
 
 def test_failure_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

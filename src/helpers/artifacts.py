@@ -186,7 +186,7 @@ def update_metrics(run_dir: str | Path, section: str, values: dict) -> dict:
 
 
 def read_aligned(path: str | Path, ids, chapter: str) -> pd.DataFrame:
-    """A run table (``GalaxyID`` + columns) in the order of ``ids``, checked.
+    """A run table (``GalaxyID`` + columns) in the order of ``ids`` (``None``: as stored), checked.
 
     ``chapter`` names the chapter that writes the file, so that a missing, unreadable or
     mismatched file says what to rerun.
@@ -203,6 +203,8 @@ def read_aligned(path: str | Path, ids, chapter: str) -> pd.DataFrame:
         raise DataError(f"{path} cannot be read ({type(exc).__name__}: {exc}); rerun chapter {chapter}") from None
     if ID_COLUMN not in frame.columns:
         raise DataError(f"{path} has no {ID_COLUMN} column; rerun chapter {chapter}")
+    if ids is None:
+        return frame
     ids = pd.Index(ids)
     frame = frame.set_index(ID_COLUMN)
     missing = ids.difference(frame.index)

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from helpers.errors import DataError, ParameterError
+from helpers.progress import step
 from helpers.schema import ID_COLUMN, TEST_IMAGES, TRAIN_IMAGES, TRUTH_FILE, UNCERTAIN_LABEL
 
 
@@ -31,14 +32,14 @@ def load_codes(run_dir: str | Path, data_dir: str | Path | None = None) -> tuple
     for file, chapter in ((labels_file, "01_labels"), (feats_file, "03_extract_features")):
         if not file.exists():
             raise DataError(f"{file} is missing: run chapter {chapter} on this run first")
-    feats = pd.read_parquet(feats_file)
+    feats = _read(feats_file, "03_extract_features")
     columns = [c for c in feats.columns if c != ID_COLUMN]
     if ID_COLUMN not in feats.columns or not columns:
         raise DataError(f"{feats_file}: expected {ID_COLUMN} and code columns f000.. ; rerun chapter 3")
     codes = feats[columns].to_numpy(dtype=np.float32)
     if not np.isfinite(codes).all():
         raise DataError(f"{feats_file}: codes hold NaN or infinite values; rerun chapter 3")
-    labels = pd.read_parquet(labels_file, columns=[ID_COLUMN, "label"])
+    labels = _read(labels_file, "01_labels")[[ID_COLUMN, "label"]]
     galaxies = feats[[ID_COLUMN]].merge(labels, on=ID_COLUMN, how="left")
     if data_dir is not None:
         data_dir = Path(data_dir)
@@ -50,6 +51,14 @@ def load_codes(run_dir: str | Path, data_dir: str | Path | None = None) -> tuple
             truth = pd.read_csv(truth_file, usecols=[ID_COLUMN, "true_label"])
             galaxies = galaxies.merge(truth, on=ID_COLUMN, how="left")
     return galaxies, codes
+
+
+def _read(path: Path, chapter: str) -> pd.DataFrame:
+    try:
+        return pd.read_parquet(path)
+    except Exception as exc:  # truncated, not Parquet: say which chapter writes it
+        raise DataError(f"{path} cannot be read ({type(exc).__name__}); rerun chapter {chapter}, "
+                        "which writes it") from None
 
 
 def labelled_rows(labels: pd.Series) -> np.ndarray:
@@ -195,7 +204,8 @@ def umap_model(x: np.ndarray, n_components: int = 2, *, n_neighbors: int = 50, m
         warnings.filterwarnings("ignore", message=".*is not a NumPy array.*")
         model = umap.UMAP(n_components=n_components, n_neighbors=n_neighbors, min_dist=min_dist,
                           random_state=seed, n_jobs=1)
-        model.fit(x)
+        with step(f"UMAP to {n_components} dimensions of {len(x):,} galaxies (seed {seed})"):
+            model.fit(x)
     return model
 
 
@@ -218,7 +228,8 @@ def trustworthiness(x: np.ndarray, y: np.ndarray, *, n_neighbors: int = 10, max_
         rows = np.sort(np.random.default_rng(seed).choice(len(x), max_points, replace=False))
         x, y = x[rows], y[rows]
     n_neighbors = min(n_neighbors, len(x) // 2 - 1)
-    return float(sk_trust(x, y, n_neighbors=n_neighbors))
+    with step(f"trustworthiness of a map of {len(x):,} galaxies"):
+        return float(sk_trust(x, y, n_neighbors=n_neighbors))
 
 
 def embeddings_frame(ids: np.ndarray, maps: dict[str, np.ndarray]) -> pd.DataFrame:
@@ -236,12 +247,56 @@ def embeddings_frame(ids: np.ndarray, maps: dict[str, np.ndarray]) -> pd.DataFra
     return pd.DataFrame(columns)
 
 
+def chapter4_settings(run_dir: str | Path) -> dict:
+    """The settings chapter 4 made its maps with (``metrics.json`` → ``reduce.settings``), so
+    that chapters 5 and 7 rebuild the same maps without redeclaring them."""
+    from helpers.artifacts import read_metrics
+
+    settings = read_metrics(run_dir).get("reduce", {}).get("settings")
+    if not settings:
+        raise DataError(f"{Path(run_dir) / 'metrics.json'} has no record of chapter 4's settings: "
+                        "rerun chapter 4 (04_reduce) on this run")
+    return settings
+
+
+def map_names(frame: pd.DataFrame) -> list[str]:
+    """The maps of an embeddings table (``pca2``, ``lda4``, ``tsne2`` ...), sorted."""
+    return sorted({c.rsplit("_", 1)[0] for c in frame.columns if c != ID_COLUMN})
+
+
+METHODS = ("pca", "lda", "tsne", "umap")
+
+
+def resolve_space(frame: pd.DataFrame, name: str) -> str:
+    """The map of ``frame`` that ``name`` means: itself, or for a bare method name (``"lda"``)
+    that method's map with the most dimensions (chapter 4's k-D space).
+
+    Chapter 4 writes ``lda<k>`` with as many axes as the labels allow (at most labels - 1), so a
+    run on data with few labels has ``lda4`` where the demo has ``lda7``; asking for ``"lda"``
+    works on both.
+
+    >>> frame = embeddings_frame(np.array([1]), {"lda2": np.zeros((1, 2)), "lda4": np.zeros((1, 4))})
+    >>> resolve_space(frame, "lda"), resolve_space(frame, "lda2")
+    ('lda4', 'lda2')
+    """
+    maps = map_names(frame)
+    if name in maps:
+        return name
+    if name in METHODS:
+        found = [m for m in maps if m.rstrip("0123456789") == name]
+        if found:
+            return max(found, key=lambda m: int(m.removeprefix(name) or 0))
+    hint = (f"use a bare method name ({', '.join(METHODS)}) for its k-D space, "
+            if name.rstrip("0123456789") in METHODS else "")
+    raise DataError(f"embeddings.parquet has no map {name!r}; it has {maps}: {hint}"
+                    "name one of those, or rerun chapter 4 if one is missing that it should have written")
+
+
 def coordinates(frame: pd.DataFrame, name: str) -> np.ndarray:
-    """The (N, d) coordinates of map ``name`` (e.g. ``"tsne2"``) from an embeddings table."""
+    """The (N, d) coordinates of map ``name`` (e.g. ``"tsne2"``, or ``"lda"``: see
+    :func:`resolve_space`) from an embeddings table."""
+    name = resolve_space(frame, name)
     columns = [c for c in frame.columns if c.rsplit("_", 1)[0] == name]
-    if not columns:
-        maps = sorted({c.rsplit("_", 1)[0] for c in frame.columns if c != ID_COLUMN})
-        raise DataError(f"embeddings.parquet has no map {name!r}; it has {maps}: rerun chapter 4")
     columns.sort(key=lambda c: int(c.rsplit("_", 1)[1]))
     return frame[columns].to_numpy(dtype=np.float32)
 
