@@ -583,6 +583,8 @@ class History(Callback):
         self._t0 = self._beat = time.perf_counter()
 
     def after_batch(self) -> None:
+        if getattr(self.learn, "gc_finding_lr", False):
+            return
         if not self.training or time.perf_counter() - self._beat < 10:
             return
         self._beat = time.perf_counter()
@@ -600,6 +602,8 @@ class History(Callback):
             "time": round(time.perf_counter() - self._t0, 2),
         }
         self.rows.append(row)
+        if getattr(self.learn, "gc_finding_lr", False):
+            return
         self._fit_epochs += 1
         per_epoch = (time.perf_counter() - self._fit_t0) / self._fit_epochs
         left = self.n_epoch - self.epoch - 1
@@ -767,7 +771,11 @@ def find_lr(learn, num_it: int = 30, start_lr: float = 1e-6, end_lr: float = 1.0
     n_epoch = int(num_it) // max(1, len(learn.dls.train)) + 1
     try:
         with learn.no_logging():
-            learn.fit(n_epoch, cbs=InMemoryLRFinder(start_lr, end_lr, int(num_it), True))
+            learn.gc_finding_lr = True  # History stays quiet: these are not training epochs
+            try:
+                learn.fit(n_epoch, cbs=InMemoryLRFinder(start_lr, end_lr, int(num_it), True))
+            finally:
+                learn.gc_finding_lr = False
         lrs = np.asarray(learn.recorder.lrs, dtype=np.float64)
         losses = np.asarray([float(v) for v in learn.recorder.losses], dtype=np.float64)
     finally:
