@@ -269,7 +269,12 @@ plt.show()
 # %% [markdown]
 # The verdicts compare the better probe on the codes with the better probe on each baseline,
 # on the same unseen galaxies; a difference is claimed only where the interval of the paired
-# difference excludes zero.
+# difference excludes zero. These intervals say how much the scores depend on *which galaxies*
+# were drawn. They do not cover a second training of the network: retraining on another
+# machine's CPU kernels moved some of these accuracies by more than their intervals' half-width
+# (the measured spread is recorded with the replay's tolerances, `notebooks/tolerances.yml`), so
+# a difference resolved here holds for this network, not for every network the recipe would
+# train.
 
 # %%
 def best_probe(name):
