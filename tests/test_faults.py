@@ -178,3 +178,65 @@ def test_artifacts_follow_the_users_umask(tmp_path):
     finally:
         os.umask(old)
     assert stat.S_IMODE(path.stat().st_mode) == 0o664  # group-readable, as a shared run folder needs
+
+
+@pytest.mark.parametrize("k", ["0", "-3"])
+def test_similar_refuses_a_k_below_one_naming_it(tmp_path, k, capsys):
+    features = tmp_path / "features.parquet"
+    artifacts.write_parquet(pd.DataFrame({"GalaxyID": [1, 2, 3], "f000": [0.1, 0.2, 0.3]}), features)
+    assert cli.main(["similar", "1", "-k", k, "--features", str(features)]) == 1
+    assert f"-k {int(k)}: the number of similar galaxies must be a whole number >= 1" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_a_run_in_one_line_and_leaves_no_kernel(tmp_path):
+    """Ctrl-C mid-chapter: exit 130, one line on stderr (no kernel traceback), the folder's lock
+    released, no kernel process left behind."""
+    import signal
+    import shutil as sh
+    import uuid
+
+    data = tmp_path / "mock"
+    synth.write_mock(data, 30, seed=2, workers=1)
+    run = f"ctrlc-{uuid.uuid4().hex[:8]}"
+    profile = tmp_path / "p.yml"
+    profile.write_text(f"run: {run}\ndata_dir: {data}\nchapters:\n"
+                       "  02_train_resnet34: {image_size: 32, epochs: 20, batch_size: 8, arch: resnet18,"
+                       " n_train: null}\n  04_reduce: {tsne_perplexity: 5, umap_neighbors: 5}\n")
+    proc = subprocess.Popen([sys.executable, "-m", "helpers", "run", "--params", str(profile), "--no-book"],
+                            cwd=paths.ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        for line in proc.stdout:  # wait until the training chapter is under way
+            if "[02_train_resnet34]   " in line:
+                break
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 130
+        assert err.strip().splitlines() == ["interrupted: nothing half-written was kept"], err[-2000:]
+        run_dir = paths.PROCESSED / run
+        assert not (run_dir / artifacts.LOCK).exists()
+        assert not (run_dir / "model.safetensors").exists()  # the chapter did not finish: no weights
+        assert _kernels_of(proc.pid) == [], "a kernel of the interrupted run is still alive"
+    finally:
+        proc.kill()
+        sh.rmtree(paths.PROCESSED / run, ignore_errors=True)
+
+
+def _kernels_of(parent: int) -> list[int]:
+    """PIDs of live Jupyter kernels started by process ``parent`` (jupyter_client gives each
+    kernel JPY_PARENT_PID)."""
+    from pathlib import Path
+
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            environ = (proc / "environ").read_bytes().split(b"\0")
+            cmdline = (proc / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"ipykernel" in cmdline and f"JPY_PARENT_PID={parent}".encode() in environ:
+            found.append(int(proc.name))
+    return found

@@ -69,15 +69,29 @@ def sandbox(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_failing_chapter_names_its_notebook(sandbox, capsys):
+    from helpers.synth import write_mock
+
+    data = sandbox / "mock"
+    write_mock(data, 12, seed=3, workers=1)
+    broken = sorted((data / "images_training_rev1").glob("*.jpg"))[2]
+    broken.write_bytes(broken.read_bytes()[:200])  # a truncated image: chapter 1 stops on it
+    profile = write(sandbox, f"run: broken\nmock: {{n: 12, seed: 3}}\ndata_dir: {data}\n"
+                             "chapters: {04_reduce: {tsne_perplexity: 3, umap_neighbors: 5}}\n")
+    assert cli.main(["run", "--params", str(profile), "--no-book"]) == 1
+    err = capsys.readouterr().err
+    assert "chapter 01_labels failed" in err and "01_labels.ipynb" in err
+    assert not (sandbox / "processed" / "broken" / "labels.parquet").exists()
+    shutil.rmtree(sandbox / "processed", ignore_errors=True)
+
+
+def test_a_bad_value_is_refused_before_any_chapter_runs(sandbox, capsys):
     data = sandbox / "mock"
     profile = write(sandbox, f"run: broken\nmock: {{n: 6, seed: 3}}\ndata_dir: {data}\n"
                              "on_bad_image: maybe\n")
     assert cli.main(["run", "--params", str(profile), "--no-book"]) == 1
     err = capsys.readouterr().err
-    assert "chapter 01_labels failed" in err and "01_labels.ipynb" in err
-    assert "on_bad_image" in err
-    assert not (sandbox / "processed" / "broken" / "labels.parquet").exists()
-    shutil.rmtree(sandbox / "processed", ignore_errors=True)
+    assert "01_labels.on_bad_image = 'maybe': must be one of ['error', 'skip']" in err
+    assert not data.exists() and not (sandbox / "processed" / "broken").exists()
 
 
 def test_stale_mock_is_generated_again(sandbox):

@@ -42,8 +42,8 @@ def _type_ok(value: Any, default: Any) -> bool:
         return True
     if isinstance(default, bool):
         return isinstance(value, bool)
-    if isinstance(default, int):
-        return _is_int(value)
+    if isinstance(default, int):  # a float may do (perplexity 30.5); the rules ask for whole numbers
+        return _is_number(value)
     if isinstance(default, float):
         return _is_number(value) or value == "auto"
     if isinstance(default, str):
@@ -226,7 +226,7 @@ def check_resources(profile, chapters: dict[str, dict[str, Any]], *, download: b
     """Problems with what the run reads or needs: folders, weights, CUDA, disk, a scheduler."""
     problems = []
     data = profile.data_dir
-    if profile.mock is None:
+    if profile.mock is None and not (data / "mock.json").exists():  # a mock folder brings its own
         csv = data / SOLUTIONS_CSV
         if not csv.exists():
             problems.append(f"{paths.relative(csv)} is missing: download and unzip the Kaggle data "

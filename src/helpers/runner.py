@@ -285,11 +285,13 @@ def execute_chapter(source: Path, profile: Profile, *, refresh: bool = False) ->
     if guess:
         print(f"[{source.stem}] expected to take about {duration(guess)} on a 2-core CPU like the "
               "project's build machine", flush=True)
+    kernel_log = out_dir / f"{source.stem}.kernel.log"
     try:
         with relay_progress(source.stem, out_dir / f".{source.stem}.progress"):
             pm.execute_notebook(
                 str(input_path), str(output_path), parameters=inject, kernel_name=KERNEL,
                 cwd=str(paths.ROOT), progress_bar=False, log_output=False, report_mode=False,
+                kernel_manager_class=_quiet_kernel_manager(kernel_log),
             )
     except pm.PapermillExecutionError as exc:
         raise UserError(
@@ -299,7 +301,8 @@ def execute_chapter(source: Path, profile: Profile, *, refresh: bool = False) ->
     except Exception as exc:  # dead kernel (out of memory), cell timeout, missing kernel spec
         raise UserError(
             f"chapter {source.stem} did not finish ({type(exc).__name__}: {exc}); what ran is in "
-            f"{paths.relative(output_path)}. A dead kernel usually means the machine ran out of "
+            f"{paths.relative(output_path)}, the kernel's own messages in "
+            f"{paths.relative(kernel_log)}. A dead kernel usually means the machine ran out of "
             "memory: lower the batch size or the number of galaxies in the profile"
         ) from None
     finally:
@@ -310,6 +313,22 @@ def execute_chapter(source: Path, profile: Profile, *, refresh: bool = False) ->
     print(f"[{source.stem}] done in {time.perf_counter() - started:.1f} s -> "
           f"{paths.relative(output_path)}", flush=True)
     return output_path
+
+
+def _quiet_kernel_manager(log: Path):
+    """A kernel manager whose kernel writes its own stderr to ``log``, not to the terminal: its
+    start-up warnings, and the traceback a kernel prints when Ctrl-C stops the run mid-cell, are
+    not for the user (cell errors are in the executed notebook)."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class QuietKernelManager(AsyncKernelManager):
+        async def start_kernel(self, **kw: Any) -> None:
+            if "stderr" not in kw:
+                log.parent.mkdir(parents=True, exist_ok=True)
+                kw["stderr"] = open(log, "ab")  # noqa: SIM115 - the kernel process owns it
+            return await super().start_kernel(**kw)
+
+    return QuietKernelManager
 
 
 @contextmanager

@@ -149,6 +149,8 @@ def similar(query: str, *, features: str | Path, k: int = 12, run: str | Path | 
     """
     from helpers import paths
 
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+        raise ParameterError(f"-k {k!r}: the number of similar galaxies must be a whole number >= 1")
     features = paths.resolve(features)
     ids, codes = read_feature_set(features)
     run_dir = paths.resolve(run) if run else _run_of(features)
