@@ -192,8 +192,8 @@ def test_similar_refuses_a_k_below_one_naming_it(tmp_path, k, capsys):
 def test_ctrl_c_stops_a_run_in_one_line_and_leaves_no_kernel(tmp_path):
     """Ctrl-C mid-chapter: exit 130, one line on stderr (no kernel traceback), the folder's lock
     released, no kernel process left behind."""
-    import signal
     import shutil as sh
+    import signal
     import uuid
 
     data = tmp_path / "mock"
