@@ -193,6 +193,7 @@ metrics = study.close_chapter(run_path, "reduce", {
     f"pca_variance_{pca_components}": round(float(share[:pca_components].sum()), 4),
     "lda_components": int(lda_used), "tsne_kl": round(tsne_kl, 4),
     "tsne_perplexity": tsne_perplexity, "tsne_learning_rate": tsne_learning_rate,
+    "tsne_perplexity_used": reduce.usable_perplexity(len(x_in), tsne_perplexity),
     "settings": {"pca_input": pca_input, "tsne_perplexity": tsne_perplexity,  # chapters 5 and 7 rebuild maps with these
                  "tsne_learning_rate": tsne_learning_rate, "umap_neighbors": umap_neighbors,
                  "umap_min_dist": umap_min_dist, "umap_components": umap_components, "seed": seed},

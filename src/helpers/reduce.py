@@ -138,14 +138,26 @@ def tsne_model(n: int, *, perplexity: float = 200, learning_rate: float | str = 
                                     or not isinstance(learning_rate, (int, float)) or learning_rate <= 0):
         raise ParameterError(f"tsne_learning_rate={learning_rate!r}: use a positive number "
                              "(scikit-learn's units; the seed: 50) or 'auto'")
-    usable = min(float(perplexity), (n - 1) / 3)
-    if usable < perplexity:
-        warnings.warn(f"t-SNE: perplexity {perplexity} is too high for {n} galaxies; using {usable:.1f}",
-                      stacklevel=3)
+    usable = usable_perplexity(n, perplexity)
+    if usable < perplexity:  # recorded as used by chapter 4, and said on the terminal
+        message = f"t-SNE: perplexity {perplexity} is too high for {n} galaxies; using {usable:.1f}"
+        warnings.warn(message, stacklevel=3)
+        from helpers.progress import say
+
+        say(message)
     lr = learning_rate if learning_rate == "auto" else OPENTSNE_LR_FACTOR * float(learning_rate)
     return TSNE(n_components=2, perplexity=usable, learning_rate=lr, initialization="pca",
                 negative_gradient_method="fft", n_jobs=n_jobs or _threads(), random_state=seed,
                 neighbors="exact" if n <= EXACT_NEIGHBOURS_UP_TO else "annoy", verbose=False)
+
+
+def usable_perplexity(n: int, perplexity: float) -> float:
+    """The perplexity t-SNE can honour on ``n`` points: at most (n - 1) / 3.
+
+    >>> usable_perplexity(3000, 200), usable_perplexity(40, 200)
+    (200.0, 13.0)
+    """
+    return min(float(perplexity), (n - 1) / 3)
 
 
 def tsne(x: np.ndarray, *, perplexity: float = 200, learning_rate: float | str = 50,
