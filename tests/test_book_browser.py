@@ -449,7 +449,7 @@ BOOK_MAP = "galaxy-map"  # drawn with map_html(bokehjs="book"): helpers.sphinx_m
 def write_minimal_book(root: Path) -> None:
     """A Jupyter Book with the repository's _config.yml and a page of two maps."""
     import nbformat
-    import pandas as pd
+    from mapdata import COLOURINGS, random_points
 
     from helpers.interactive import galaxy_map, map_html, thumbnail_uris
     from helpers.plots import LABEL_COLORS
@@ -462,15 +462,8 @@ def write_minimal_book(root: Path) -> None:
     rng = np.random.default_rng(5)
     outputs = []
     for element_id, n in MINI_POINTS.items():
-        points = pd.DataFrame({
-            "x": rng.normal(size=n), "y": rng.normal(size=n),
-            "GalaxyID": rng.choice(np.arange(100000, 999999), n, replace=False),
-            "label": rng.choice(list(LABEL_COLORS), n),
-            "k-means k=8 (PCA-7)": rng.integers(0, 8, n),
-            "HDBSCAN (t-SNE)": rng.integers(-1, 12, n),
-        })
-        images = rng.integers(0, 256, (n, 64, 64, 3), dtype=np.uint8)
-        layout = galaxy_map(points, ["label", "k-means k=8 (PCA-7)", "HDBSCAN (t-SNE)"],
+        points, images = random_points(rng, n, image_size=64)
+        layout = galaxy_map(points, COLOURINGS,
                             thumbnail_uris(images, size=48), palettes={"label": LABEL_COLORS},
                             title=f"{n} random galaxies")
         mode = "book" if element_id == BOOK_MAP else "inline"  # one of each on the page

@@ -17,6 +17,7 @@ import textwrap
 import numpy as np
 import pandas as pd
 import pytest
+from mapdata import random_points
 from PIL import Image
 
 from helpers.interactive import NOISE_COLOR, galaxy_map, map_html, thumbnail_uris
@@ -26,16 +27,7 @@ COLOURINGS = ["label", "k-means k=8 (PCA-7)", "HDBSCAN (t-SNE)"]
 
 
 def make_points(n: int = 60, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    points = pd.DataFrame({
-        "x": rng.normal(size=n), "y": rng.normal(size=n),
-        "GalaxyID": rng.choice(np.arange(100000, 999999), n, replace=False),
-        "label": rng.choice(list(LABEL_COLORS), n),
-        "k-means k=8 (PCA-7)": rng.integers(0, 8, n),
-        "HDBSCAN (t-SNE)": rng.integers(-1, 12, n),
-    })
-    images = rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)
-    return points, images
+    return random_points(np.random.default_rng(seed), n)
 
 
 def decode(uri: str) -> Image.Image:
