@@ -23,7 +23,9 @@ help: ## list the targets
 $(VENV)/.installed: pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
+	@echo "installing the project and its pinned dependencies into $(VENV) (a few minutes the first time)"
+	$(PY) -m pip install --progress-bar off -c constraints.txt -e '.[dev]' 2>&1 \
+	  | sed -n -E '/^(Collecting|Successfully|ERROR|error)/p'   # pipefail keeps pip's exit status
 	@touch $@
 
 setup: $(VENV)/.installed ## create .venv and install the project with its dev extras (once)

@@ -481,11 +481,20 @@ def build_book(stage: Path, build: Path | None = None) -> Path:
     # --path-output P renders into P/_build/html
     cmd = [str(exe), "build", str(stage), "--path-output", str(build.parent), "-n", "-W", "--keep-going"]
     print("[book] " + " ".join(cmd[1:]), flush=True)
-    proc = subprocess.run(cmd, cwd=paths.ROOT, text=True, capture_output=True)
     log = build / "book.log"
-    log.write_text(proc.stdout + proc.stderr)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    with open(log, "w") as out:  # jupyter-book's own output goes to the log; a heartbeat here
+        proc = subprocess.Popen(cmd, cwd=paths.ROOT, text=True, stdout=out, stderr=subprocess.STDOUT)
+        while proc.poll() is None:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                print(f"[book]   still rendering ({duration(time.perf_counter() - started)}; "
+                      f"log: {paths.relative(log)})", flush=True)
+    text = log.read_text()
     if proc.returncode != 0:
-        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
+        tail = "\n".join(text.strip().splitlines()[-15:])
         raise UserError(f"jupyter-book build failed (exit {proc.returncode}); full log: "
                         f"{paths.relative(log)}\n{tail}")
     index = html / "index.html"
