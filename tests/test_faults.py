@@ -217,6 +217,9 @@ def test_ctrl_c_stops_a_run_in_one_line_and_leaves_no_kernel(tmp_path):
         run_dir = paths.PROCESSED / run
         assert not (run_dir / artifacts.LOCK).exists()
         assert not (run_dir / "model.safetensors").exists()  # the chapter did not finish: no weights
+        deadline = time.monotonic() + 10  # an orphaned kernel notices its parent is gone within a second
+        while _kernels_of(proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
         assert _kernels_of(proc.pid) == [], "a kernel of the interrupted run is still alive"
     finally:
         proc.kill()

@@ -288,11 +288,11 @@ def execute_chapter(source: Path, profile: Profile, *, refresh: bool = False) ->
     kernel_log = out_dir / f"{source.stem}.kernel.log"
     try:
         with relay_progress(source.stem, out_dir / f".{source.stem}.progress"):
-            pm.execute_notebook(
+            _in_worker_thread(lambda: pm.execute_notebook(
                 str(input_path), str(output_path), parameters=inject, kernel_name=KERNEL,
                 cwd=str(paths.ROOT), progress_bar=False, log_output=False, report_mode=False,
                 kernel_manager_class=_quiet_kernel_manager(kernel_log),
-            )
+            ))
     except pm.PapermillExecutionError as exc:
         raise UserError(
             f"chapter {source.stem} failed in cell {exc.exec_count} ({exc.ename}: {exc.evalue}); "
@@ -313,6 +313,32 @@ def execute_chapter(source: Path, profile: Profile, *, refresh: bool = False) ->
     print(f"[{source.stem}] done in {time.perf_counter() - started:.1f} s -> "
           f"{paths.relative(output_path)}", flush=True)
     return output_path
+
+
+def _in_worker_thread(work) -> Any:
+    """Run ``work()`` in a daemon thread and wait for it in this one.
+
+    nbclient answers SIGINT inside its event loop by killing the kernel and then raising an
+    ordinary error, so Ctrl-C looked like a dead kernel (exit 1) or, depending on when it came,
+    an interrupt. Off the main thread nbclient installs no signal handler: Ctrl-C raises
+    KeyboardInterrupt here, the command exits 130, and the kernel, whose parent is gone, stops
+    itself (ipykernel polls its parent).
+    """
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = work()
+        except BaseException as exc:  # handed to the main thread as it is
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, name="papermill", daemon=True)
+    thread.start()
+    while thread.is_alive():
+        thread.join(0.2)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("value")
 
 
 def _quiet_kernel_manager(log: Path):
