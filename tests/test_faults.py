@@ -206,13 +206,15 @@ def test_ctrl_c_stops_a_run_in_one_line_and_leaves_no_kernel(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "helpers", "run", "--params", str(profile), "--no-book"],
                             cwd=paths.ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
+    seen = []
     try:
         for line in proc.stdout:  # wait until the training chapter is under way
+            seen.append(line)
             if "[02_train_resnet34]   " in line:
                 break
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=120)
-        assert proc.returncode == 130
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 130, f"stdout: {''.join(seen)[-1500:]}{out[-1500:]}\nstderr: {err[-2000:]}"
         assert err.strip().splitlines() == ["interrupted: nothing half-written was kept"], err[-2000:]
         run_dir = paths.PROCESSED / run
         assert not (run_dir / artifacts.LOCK).exists()

@@ -202,6 +202,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():  # Ctrl-C stops us even if the
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # parent ignored SIGINT
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
