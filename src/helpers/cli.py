@@ -112,9 +112,19 @@ def _add_featurize(sub: argparse._SubParsersAction) -> None:
                     "skipped on the next run; unreadable images are listed in OUT/_bad_images.csv.",
         epilog=EXIT_STATUS,
     )
-    p.add_argument("--run", type=Path, required=True, help="run folder with model.json + model.safetensors")
-    p.add_argument("--images", type=Path, required=True, help="folder of <GalaxyID>.jpg images")
-    p.add_argument("--out", type=Path, required=True, help="output folder (part-NNNNN.parquet)")
+    p.add_argument("--run", required=True,
+                   help="run folder with model.json + model.safetensors (a path or URL)")
+    p.add_argument("--images", required=True,
+                   help="folder of <GalaxyID>.jpg images, or a manifest (.csv/.parquet) with an ID "
+                        "and a path/URL column (JPEG, PNG or FITS cutouts); a path or an fsspec "
+                        "URL (s3://bucket/prefix ...)")
+    p.add_argument("--out", required=True,
+                   help="output folder (part-NNNNN.parquet); a path or an fsspec URL")
+    p.add_argument("--id-column", default="id", help="the manifest's ID column (default: id)")
+    p.add_argument("--path-column", default="path",
+                   help="the manifest's path-or-URL column (default: path)")
+    p.add_argument("--fits-stretch", choices=["asinh", "linear"], default="asinh",
+                   help="how FITS fluxes become 0-255 (default asinh; see helpers.cutouts)")
     p.add_argument("--scheduler", default=None,
                    help="Dask scheduler address (tcp://host:8786) of a trusted cluster; "
                         "'none': no Dask, one process; default: a local cluster")
@@ -134,7 +144,8 @@ def _run_featurize(args: argparse.Namespace) -> int:
         raise ParameterError(f"--workers {args.workers}: use a positive number")
     featurize(args.run, args.images, args.out, scheduler=args.scheduler, workers=args.workers,
               shard_size=args.shard_size, layer=args.layer, batch_size=args.batch_size,
-              overwrite=args.overwrite)
+              overwrite=args.overwrite, id_column=args.id_column, path_column=args.path_column,
+              fits_stretch=args.fits_stretch)
     return 0
 
 
@@ -147,12 +158,14 @@ def _add_similar(sub: argparse._SubParsersAction) -> None:
                     "image (turned into a code by the run's network).",
         epilog=EXIT_STATUS,
     )
-    p.add_argument("query", help="GalaxyID, or path of a galaxy image")
+    p.add_argument("query", help="GalaxyID (or a manifest's ID), or the path or URL of a cutout")
     p.add_argument("-k", type=int, default=12, help="neighbours to return (default 12)")
-    p.add_argument("--features", type=Path, default=Path("data/processed/demo/features.parquet"),
-                   help="features.parquet of a run, or a featurize output folder")
-    p.add_argument("--run", type=Path, default=None,
+    p.add_argument("--features", default="data/processed/demo/features.parquet",
+                   help="features.parquet of a run, or a featurize output folder (path or URL)")
+    p.add_argument("--run", default=None,
                    help="run folder (model, labels); default: the folder of --features")
+    p.add_argument("--fits-stretch", choices=["asinh", "linear"], default="asinh",
+                   help="how a FITS query becomes 0-255 (as featurize did)")
     p.add_argument("--engine", choices=["exact", "ann"], default="exact",
                    help="exact brute force (default) or pynndescent's approximate index")
     p.add_argument("--images", type=Path, action="append", default=None,
@@ -167,7 +180,7 @@ def _run_similar(args: argparse.Namespace) -> int:
     from helpers.similar import sheet, similar
 
     table = similar(args.query, features=args.features, k=args.k, run=args.run, engine=args.engine,
-                    images=args.images)
+                    images=args.images, fits_stretch=args.fits_stretch)
     with pd.option_context("display.width", 120, "display.max_colwidth", 60):
         print(table.drop(columns=["image_path"], errors="ignore").to_string(index=False))
     if args.sheet:

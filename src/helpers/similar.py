@@ -14,6 +14,8 @@ Feature sets are a run's ``features.parquet`` or a ``featurize`` output folder.
 
 from __future__ import annotations
 
+import io
+import re
 from pathlib import Path
 
 import numpy as np
@@ -25,27 +27,52 @@ from helpers.schema import ID_COLUMN
 ENGINES = ("exact", "ann")
 
 
-def read_feature_set(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """``(ids, codes)`` from a ``features.parquet`` file or a ``featurize`` output folder."""
-    path = Path(path)
-    if path.is_dir():
+def _code_columns(frame: pd.DataFrame) -> list[str]:
+    return [c for c in frame.columns if re.fullmatch(r"f\d{3,}", str(c))]
+
+
+def feature_table(path: str | Path, storage_options: dict | None = None) -> pd.DataFrame:
+    """A ``features.parquet`` file or a ``featurize`` output folder (a path or URL) as a table:
+    GalaxyID, any carried columns (a manifest's RA, Dec ...), the codes ``f000`` ...."""
+    from helpers import store
+
+    where = store.place(path, storage_options)
+    if where.local and Path(where.root).is_dir() or not where.local and not str(path).endswith(
+            ".parquet"):
         from helpers.survey import read_codes
 
-        frame = read_codes(path)
-    elif path.is_file():
+        frame = read_codes(path, storage_options)
+    elif where.local and not Path(where.root).is_file():
+        raise DataError(f"{path} does not exist: give a features.parquet or a featurize output folder")
+    else:
         try:
-            frame = pd.read_parquet(path)
+            frame = pd.read_parquet(io.BytesIO(where.read()))
+        except FileNotFoundError:
+            raise DataError(f"{path} does not exist: give a features.parquet or a featurize "
+                            "output folder") from None
         except Exception as exc:  # truncated or not Parquet
             raise DataError(f"{path} cannot be read ({type(exc).__name__}): rerun chapter 3 "
                             "(03_extract_features), or featurize, which write it") from None
-    else:
-        raise DataError(f"{path} does not exist: give a features.parquet or a featurize output folder")
-    if ID_COLUMN not in frame.columns or frame.shape[1] < 2:
+    if ID_COLUMN not in frame.columns or not _code_columns(frame):
         raise DataError(f"{path}: expected {ID_COLUMN} and code columns (f000 ...)")
-    codes = frame.drop(columns=[ID_COLUMN]).to_numpy(dtype=np.float32)
+    return frame
+
+
+def read_feature_set(path: str | Path, storage_options: dict | None = None,
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """``(ids, codes)`` from a ``features.parquet`` file or a ``featurize`` output folder (a path
+    or URL). IDs are int64 for ``<GalaxyID>.jpg`` images, text (object) for a manifest's."""
+    return _ids_codes(feature_table(path, storage_options), path)
+
+
+def _ids_codes(frame: pd.DataFrame, path) -> tuple[np.ndarray, np.ndarray]:
+    codes = frame[_code_columns(frame)].to_numpy(dtype=np.float32)
     if not np.isfinite(codes).all():
         raise DataError(f"{path}: codes hold NaN or infinite values")
-    return frame[ID_COLUMN].to_numpy(dtype=np.int64), codes
+    ids = frame[ID_COLUMN]
+    ids = ids.to_numpy(dtype=np.int64) if pd.api.types.is_integer_dtype(ids) else \
+        ids.astype(str).to_numpy(dtype=object)
+    return ids, codes
 
 
 def normalise(codes: np.ndarray) -> np.ndarray:
@@ -123,58 +150,69 @@ def _find_image(gid: int, folders: list[Path]) -> Path | None:
     return None
 
 
-def _run_of(features: Path) -> Path | None:
-    """The run folder behind a feature set: a run's features.parquet sits in it; a featurize
-    output records it in its manifest."""
-    if features.is_file():
-        return features.parent
+def _run_of(features: str | Path, storage_options: dict | None = None) -> str | None:
+    """The run behind a feature set: a run's features.parquet sits in it; a featurize output
+    records it in its manifest."""
     import json
 
+    from helpers import store
     from helpers.survey import MANIFEST
 
-    manifest = features / MANIFEST
-    run_dir = json.loads(manifest.read_text()).get("run_dir") if manifest.is_file() else None
-    return Path(run_dir) if run_dir else None
+    where = store.place(features, storage_options)
+    if str(features).endswith(".parquet") and not (where.local and Path(where.root).is_dir()):
+        return where.url.rsplit("/", 1)[0]
+    try:
+        return json.loads(where.read(MANIFEST)).get("run_dir") or None
+    except (FileNotFoundError, ValueError):
+        return None
 
 
 def similar(query: str, *, features: str | Path, k: int = 12, run: str | Path | None = None,
-            engine: str = "exact", images: list[str | Path] | None = None) -> pd.DataFrame:
+            engine: str = "exact", images: list[str | Path] | None = None,
+            fits_stretch: str = "asinh", storage_options: dict | None = None) -> pd.DataFrame:
     """The ``k`` galaxies of a feature set most similar to ``query``.
 
-    ``query`` is a GalaxyID of the feature set (it is left out of its own answer) or the path
-    of an image, which the network of ``run`` (default: the run that made ``features``) turns
-    into a code first, cut as ``featurize`` cuts it. Returns rank, GalaxyID, cosine similarity,
-    the chapter-1 label when the run has one, and the image path when ``images`` folders hold
-    it. (The codes are non-negative, so cosines crowd near 1: the ranks carry the meaning.)
+    ``query`` is a GalaxyID of the feature set (or a manifest's ID; it is left out of its own
+    answer) or the path or URL of a cutout (JPEG, PNG or FITS), which the network of ``run``
+    (default: the run that made ``features``) turns into a code first, cut as ``featurize``
+    cuts it. Returns rank, GalaxyID, cosine similarity, the columns a manifest carried (RA,
+    Dec ...), the chapter-1 label when the run has one, and the image path when ``images``
+    folders hold it. (The codes are non-negative, so cosines crowd near 1: the ranks carry the
+    meaning.)
     """
-    from helpers import paths
+    from helpers import paths, store
 
     if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
         raise ParameterError(f"-k {k!r}: the number of similar galaxies must be a whole number >= 1")
-    features = paths.resolve(features)
-    ids, codes = read_feature_set(features)
-    run_dir = paths.resolve(run) if run else _run_of(features)
+    features = str(features) if store.is_url(str(features)) else paths.resolve(features)
+    frame = feature_table(features, storage_options)
+    ids, codes = _ids_codes(frame, features)
+    run_dir = (str(run) if store.is_url(str(run)) else paths.resolve(run)) if run else \
+        _run_of(features, storage_options)
     folders = [paths.resolve(f) for f in images or []]
-    if query.isdigit():
-        gid = int(query)
-        where = np.flatnonzero(ids == gid)
-        if not len(where):
-            raise DataError(f"GalaxyID {gid} is not in {features} ({len(ids)} galaxies); give one of "
-                            "its IDs or the path of an image")
+    name = Path(str(features)).name
+    numeric = ids.dtype == np.int64
+    where = (np.flatnonzero(ids == int(query)) if query.isdigit() else np.array([], int)) \
+        if numeric else np.flatnonzero(ids == query)
+    if len(where):
         q, exclude = codes[where[:1]], int(where[0])
+    elif numeric and query.isdigit():
+        raise DataError(f"GalaxyID {query} is not in {features} ({len(ids)} galaxies); give one of "
+                        "its IDs or the path of an image")
     else:
-        image = Path(query)
-        if not image.is_file():
-            raise DataError(f"{query} is neither a GalaxyID of {features.name} nor an image file")
-        if run_dir is None or not (run_dir / "model.json").is_file():
+        if not store.is_url(query) and not Path(query).is_file():
+            raise DataError(f"{query} is neither a GalaxyID of {name} nor an image file")
+        if run_dir is None or (not store.is_url(str(run_dir))
+                               and not (Path(run_dir) / "model.json").is_file()):
             raise ParameterError("an image query needs the network that made the codes: pass --run "
                                  "RUN_DIR (a folder with model.json + model.safetensors)")
-        from helpers.model import extract_features, load_model
-        from helpers.survey import decode
+        from helpers.model import extract_features
+        from helpers.survey import _model, decode, load_network
 
-        net, config = load_model(run_dir)
+        net, config = _model(load_network(run_dir, storage_options))
         # the same cut as featurize: the same fraction of any image size as of the 424 px cutouts
-        pixels = decode(image, int(config["image_size"]), int(config.get("crop", 212)))
+        pixels = decode(query, int(config["image_size"]), int(config.get("crop", 212)),
+                        fits_stretch=fits_stretch, storage_options=storage_options)
         q, exclude = extract_features(net, pixels[None], config), None
     index = Index(codes, engine)
     rows, sims = index.query(q, k + (exclude is not None))
@@ -184,11 +222,15 @@ def similar(query: str, *, features: str | Path, k: int = 12, run: str | Path | 
         rows, sims = rows[keep][:k], sims[keep][:k]
     table = pd.DataFrame({"rank": np.arange(1, len(rows) + 1), ID_COLUMN: ids[rows],
                           "similarity": sims.round(4)})
-    labels_file = run_dir / "labels.parquet" if run_dir else None
-    if labels_file is not None and labels_file.is_file():
+    carried = [c for c in frame.columns if c != ID_COLUMN and c not in _code_columns(frame)]
+    for column in carried:
+        table[column] = frame[column].to_numpy()[rows]
+    labels_file = Path(run_dir) / "labels.parquet" if run_dir and not store.is_url(str(run_dir)) \
+        else None
+    if numeric and labels_file is not None and labels_file.is_file():
         labels = pd.read_parquet(labels_file, columns=[ID_COLUMN, "label"])
         table = table.merge(labels, on=ID_COLUMN, how="left")
-    if folders:
+    if folders and numeric:
         table["image_path"] = [str(_find_image(g, folders) or "") for g in table[ID_COLUMN]]
     return table
 
