@@ -207,10 +207,6 @@ def decode(path: str | Path, size: int, crop: int = 212, *, fits_stretch: str = 
     >>> decode(f, 32).shape
     (32, 32, 3)
     """
-    from helpers import cutouts
-    from helpers.imagecache import center_crop_resize
-    from helpers.schema import IMAGE_SIZE
-
     name = str(path)
     try:
         raw = store.read_bytes(path, storage_options)
@@ -218,10 +214,38 @@ def decode(path: str | Path, size: int, crop: int = 212, *, fits_stretch: str = 
         raise DataError(f"{name}: image not found - the file does not exist") from None
     except IsADirectoryError:
         raise DataError(f"{name}: image cannot be read - it is a folder") from None
+    return decode_raw(name, raw, size, crop, fits_stretch=fits_stretch)
+
+
+def decode_raw(name: str, raw: bytes, size: int, crop: int = 212, *,
+               fits_stretch: str = "asinh") -> np.ndarray:
+    """:func:`decode` of a file's bytes already read (``name`` for messages and the FITS test)."""
+    from helpers import cutouts
+    from helpers.imagecache import center_crop_resize
+    from helpers.schema import IMAGE_SIZE
+
     image = cutouts.decode_bytes(name, raw, fits_stretch)  # raises DataError naming the file
     side = min(image.shape[:2])
     pixels = crop if side == IMAGE_SIZE else max(1, round(side * crop / IMAGE_SIZE))
     return center_crop_resize(image, size, min(pixels, side))
+
+
+def _fetch(files: Sequence[str], storage_options: dict | None) -> dict:
+    """The bytes of a shard's URLs, fetched concurrently (one ``cat`` per store: s3fs and gcsfs
+    overlap the requests), as ``{url: bytes or the exception}``; local paths are read later."""
+    groups: dict[str, list[str]] = {}
+    for f in files:
+        if store.is_url(f):
+            groups.setdefault(f.split("://", 1)[0], []).append(f)
+    fetched = {}
+    for urls in groups.values():
+        where = store.place(urls[0], storage_options)
+        inner = {where.fs._strip_protocol(u): u for u in urls}
+        got = where.fs.cat(list(inner), on_error="return")
+        fetched.update({inner[k]: v for k, v in got.items() if k in inner})
+        for u in urls:  # a backend that keys its answer otherwise: read one by one
+            fetched.setdefault(u, None)
+    return fetched
 
 
 def _table(shard: Shard, keep: list[int], codes: np.ndarray) -> pd.DataFrame:
@@ -265,10 +289,17 @@ def featurize_shard(network: Network, shard: Shard, out_dir: str, *, layer: str 
     out = store.place(out_dir, storage_options)
     size, crop = int(config["image_size"]), int(config.get("crop", 212))
     images, keep, bad = [], [], []
+    fetched = _fetch(shard.files, storage_options)
     for i, file in enumerate(shard.files):
         try:
+            raw = fetched.get(file)
+            if isinstance(raw, FileNotFoundError):
+                raise DataError(f"{file}: image not found - the file does not exist")
+            if isinstance(raw, BaseException):
+                raise raw
             images.append(decode(file, size, crop, fits_stretch=fits_stretch,
-                                 storage_options=storage_options))
+                                 storage_options=storage_options) if raw is None else
+                          decode_raw(file, raw, size, crop, fits_stretch=fits_stretch))
             keep.append(i)
         except (UserError, ValueError, FileNotFoundError, IsADirectoryError) as exc:
             bad.append((shard.galaxy_ids[i], file, str(exc).splitlines()[0]))
