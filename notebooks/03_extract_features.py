@@ -78,7 +78,8 @@ galaxies.groupby("set").size().rename("galaxies").to_frame()
 
 # %%
 images = load_image_array(galaxies["image_path"], size=config["image_size"], crop=config["crop"])
-codes = model.extract_features(net, images, config, layer=layer, bs=batch_size)
+codes, predicted = model.extract_features(net, images, config, layer=layer, bs=batch_size,
+                                          with_predictions=True)  # one forward pass for both
 frame = model.features_frame(galaxies[ID_COLUMN].to_numpy(), codes)
 width = config["n_features"] if layer == "body" else 512  # resnet50's body gives 2048
 assert codes.shape == (len(galaxies), width) and codes.dtype == np.float32
@@ -94,7 +95,6 @@ print(f"features.parquet: {frame.shape[0]} galaxies x {codes.shape[1]} float32 (
 # something the training taught it.
 
 # %%
-predicted = model.predict(net, images, config=config, bs=batch_size)
 artifacts.write_parquet(model.predictions_frame(galaxies[ID_COLUMN].to_numpy(), predicted),
                         run_path / "predictions.parquet")
 untrained = model.build_model(config["arch"], config["head"], seed=seed).to(model.default_device())

@@ -24,7 +24,9 @@
 # code that runs on many machines; here a local cluster), places them on the study's t-SNE and
 # UMAP maps without moving the map, gives each the label its nearest labelled neighbours vote
 # for, and shows the galaxies most similar to a few of them. On the mock, a held-back set is
-# generated for this chapter, so the predicted labels can be checked against the truth.
+# generated for this chapter, so the predicted labels can be checked against the truth; it is
+# delivered as a survey would deliver it: FITS cutouts named by sky position, listed in a
+# manifest.
 
 # %%
 import matplotlib.pyplot as plt
@@ -32,17 +34,33 @@ import numpy as np
 import pandas as pd
 from IPython.display import display
 
-from helpers import artifacts, evaluate, paths, place, plots, progress, reduce, study, survey
+from helpers import (
+    artifacts,
+    cutouts,
+    evaluate,
+    paths,
+    place,
+    plots,
+    progress,
+    reduce,
+    store,
+    study,
+    survey,
+)
 from helpers.dataset import read_solutions
 from helpers.labels import assign_labels
 from helpers.schema import ID_COLUMN, TEST_IMAGES, TRAIN_IMAGES, TRUTH_FILE
-from helpers.similar import Index
+from helpers.similar import Index, code_columns
 from helpers.synth import write_mock
 
 # %% tags=["parameters"]
 data_dir = "data/synthetic/demo"  # the study's data (Kaggle layout)
 run_dir = "data/processed/demo"  # reads model, features, labels, embeddings; writes new_galaxies.parquet
-new_images = None  # a folder of new <GalaxyID>.jpg (None: the unlabelled Kaggle images, or a mock held-back set)
+new_images = None  # a folder of <GalaxyID>.jpg, or a manifest (CSV/Parquet; path or URL) of JPEG/PNG/FITS cutouts
+# (None: the unlabelled Kaggle images, or on the mock a held-back set as FITS cutouts with a manifest)
+id_column = "id"  # a manifest's column of IDs (any text: survey names, positions)
+path_column = "path"  # a manifest's column of paths or URLs (relative paths: from the manifest's folder)
+fits_stretch = "asinh"  # FITS fluxes to display values: "asinh" or "linear" (8-bit FITS are used as they are)
 heldback_n = 300  # on the mock: galaxies in the held-back set generated for this chapter
 heldback_seed = 4242  # on the mock: its seed (not the study's)
 workers = 2  # Dask local-cluster processes (None: one per core)
@@ -65,16 +83,24 @@ data_path, run_path, source = study.open_chapter(data_dir, run_dir, seed=seed)
 # %%
 heldback = None
 if new_images is not None:
-    image_dir = paths.resolve(new_images)
+    images_in = new_images if store.is_url(new_images) else paths.resolve(new_images)
 elif source["kind"] == "mock":
     heldback = data_path.parent / f"{data_path.name}-heldback"  # beside the study's mock
     if not (heldback / "mock.json").exists():
         with progress.step(f"generating {heldback_n} held-back mock galaxies"):
             write_mock(heldback, n=heldback_n, seed=heldback_seed, workers=workers)
-    image_dir = heldback / TRAIN_IMAGES
+    images_in = heldback / "survey" / "manifest.csv"
+    if not images_in.exists():
+        cutouts.write_fits_cutouts(heldback / TRAIN_IMAGES, images_in.parent, seed=heldback_seed)
 else:
-    image_dir = data_path / TEST_IMAGES
-print(f"new images: {len(survey.list_images(image_dir))} in {paths.relative(image_dir)}")
+    images_in = data_path / TEST_IMAGES
+if cutouts.is_manifest(images_in):
+    listed = cutouts.read_manifest(images_in, id_column=id_column, path_column=path_column)
+    print(f"new images: a manifest of {len(listed)} cutouts ({paths.relative(images_in)}), "
+          f"with the columns {', '.join(map(str, listed.columns[2:])) or 'none'} beside their IDs")
+    display(listed.head(3))
+else:
+    print(f"new images: {len(survey.list_images(images_in))} in {paths.relative(images_in)}")
 
 # %% [markdown]
 # ## Codes on a Dask cluster
@@ -85,10 +111,11 @@ print(f"new images: {len(survey.list_images(image_dir))} in {paths.relative(imag
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-summary = survey.featurize(run_path, image_dir, run_path / "new_codes", scheduler=scheduler,
-                           workers=workers, shard_size=shard_size, overwrite=True, progress=progress.say)
+summary = survey.featurize(run_path, images_in, run_path / "new_codes", scheduler=scheduler,
+                           workers=workers, shard_size=shard_size, overwrite=True, progress=progress.say,
+                           id_column=id_column, path_column=path_column, fits_stretch=fits_stretch)
 new = survey.read_codes(run_path / "new_codes")
-new_codes = new.drop(columns=ID_COLUMN).to_numpy(np.float32)
+new_codes = new[code_columns(new)].to_numpy(np.float32)  # beside them: the manifest's columns
 print(f"{len(new)} new codes from {summary['shards']} shards on {summary['workers']} worker(s); "
       f"{summary['bad']} unreadable")
 
@@ -141,10 +168,13 @@ result = pd.DataFrame({ID_COLUMN: new[ID_COLUMN], "tsne2_1": new_tsne[:, 0], "ts
                        "predicted": votes["predicted"], "vote": votes["vote"],
                        "nearest": galaxies[ID_COLUMN].to_numpy()[votes["nearest"]]})
 scores = {}
-if heldback is not None:
+for column in new.columns.difference([ID_COLUMN, *code_columns(new)], sort=False):
+    result[column] = new[column].to_numpy()  # the manifest's columns (ra, dec, ...) travel with the codes
+if heldback is not None:  # the held-back mock's votes and truth, keyed by its GalaxyID (mock_id)
     vote_labels = assign_labels(read_solutions(heldback))[[ID_COLUMN, "label"]]
     truth = pd.read_csv(heldback / TRUTH_FILE, usecols=[ID_COLUMN, "true_label"])
-    result = result.merge(vote_labels, on=ID_COLUMN, how="left").merge(truth, on=ID_COLUMN, how="left")
+    result = (result.merge(vote_labels.rename(columns={ID_COLUMN: "mock_id"}), on="mock_id", how="left")
+              .merge(truth.rename(columns={ID_COLUMN: "mock_id"}), on="mock_id", how="left"))
     most_common = galaxies["label"].value_counts().index[0]
     scores = {"vs_vote_label": evaluate.accuracy(result["predicted"], result["label"], seed=seed),
               "vs_truth": evaluate.accuracy(result["predicted"], result["true_label"], seed=seed),
@@ -186,12 +216,20 @@ else:
 
 # %%
 examples = result.groupby("predicted", sort=True).head(1).index.to_numpy()
+
+
+def new_picture(i: int):
+    """The new galaxy's cutout as the network saw it (a FITS file shown by the rule of helpers.cutouts)."""
+    if not cutouts.is_manifest(images_in):
+        return images_in / f"{result[ID_COLUMN].iloc[i]}.jpg"
+    source = listed["source"].iloc[int(np.flatnonzero(listed["id"] == result[ID_COLUMN].iloc[i])[0])]
+    return cutouts.decode_bytes(source, store.read_bytes(source), fits_stretch)
+
 rows, sims = Index(codes).query(new_codes[examples], k=similar_k)
 fig, axes = plt.subplots(len(examples), similar_k + 1, figsize=(1.25 * (similar_k + 1) + 1.5,
                                                                   1.35 * len(examples)), squeeze=False)
 for r, (i, neighbours, sim) in enumerate(zip(examples, rows, sims, strict=True)):
-    pictures = [image_dir / f"{result[ID_COLUMN].iloc[i]}.jpg",
-                *[galaxies["image_path"].iloc[j] for j in neighbours]]
+    pictures = [new_picture(i), *[galaxies["image_path"].iloc[j] for j in neighbours]]
     captions = ["new", *[f"{s:.3f}" for s in sim]]
     for ax, picture, caption in zip(axes[r], pictures, captions, strict=True):
         ax.imshow(plots.thumbnail(picture, size=72))

@@ -245,6 +245,26 @@ def test_no_augmentation_when_asked(data):
                           atol=1e-5)
 
 
+def test_nuisance_batches_differ_from_rotation_only_ones_and_keep_the_targets(data):
+    images, targets, _ = data
+    from fastai.torch_core import TensorImage
+
+    raw = TensorImage(torch.from_numpy(images[:16]).permute(0, 3, 1, 2).contiguous())
+    yb = torch.from_numpy(targets[:16])
+    batches = {}
+    for augment in ("rotations", "nuisances"):
+        dls = M.make_dataloaders(images, targets, bs=16, augment=augment)
+        assert dls.gc_info["augment"] == augment
+        torch.manual_seed(3)
+        x, y = dls.train.after_batch((raw.clone(), yb))
+        assert torch.equal(y, yb) and x.shape == (16, 3, SIZE, SIZE)
+        batches[augment] = x.as_subclass(torch.Tensor)
+    per_image = (batches["nuisances"] - batches["rotations"]).abs().mean(dim=(1, 2, 3))
+    assert (per_image > 1e-3).float().mean() > 0.9  # (nearly) every image got its own nuisances
+    with pytest.raises(ParameterError, match="augment="):
+        M.make_dataloaders(images, targets, bs=16, augment="everything")
+
+
 def test_bad_inputs_name_the_parameter(data):
     images, targets, _ = data
     small = np.zeros((10, 16, 16, 3), np.uint8)
@@ -428,6 +448,14 @@ def test_features_shape_determinism_and_layers(trained, data):
         M.extract_features(learn.model, np.zeros((2, 64, 64, 3), np.uint8))
     with pytest.raises(ParameterError, match="layer"):
         M.extract_features(learn.model, images, layer="fc")
+
+
+def test_codes_and_predictions_from_one_pass_equal_the_separate_ones(trained, data):
+    images, _, _ = data
+    _, learn, _, _ = trained
+    codes, predicted = M.extract_features(learn.model, images, bs=16, with_predictions=True)
+    assert np.array_equal(codes, M.extract_features(learn.model, images, bs=16))
+    assert np.array_equal(predicted, M.predict(learn, images, bs=16))
 
 
 def test_same_seed_same_codes(data):

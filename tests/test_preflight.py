@@ -61,6 +61,8 @@ def test_missing_test_images_are_named_within_seconds(tmp_path, kaggle_layout, c
     ("02_train_resnet34", {"epochs": "five"}, "02_train_resnet34.epochs = 'five': expected int"),
     ("02_train_resnet34", {"epochs": 0}, "epochs = 0: must be a whole number >= 1"),
     ("02_train_resnet34", {"heads": ["linear", "conv"]}, "heads"),
+    ("02_train_resnet34", {"augment": "colour"}, "02_train_resnet34.augment = 'colour': must be one of"),
+    ("02_train_resnet34", {"ablation": "rotation"}, "ablation = 'rotation': must be null"),
     ("05_cluster", {"k_values": []}, "05_cluster.k_values = []: must be a non-empty list"),
     ("05_cluster", {"gallery": "kmeans9_umap"}, "05_cluster.gallery = 'kmeans9_umap' names no clustering"),
     ("05_cluster", {"spaces": ["pca", "isomap"]}, "names no map of chapter 4: ['isomap']"),

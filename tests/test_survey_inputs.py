@@ -195,3 +195,23 @@ def test_codes_go_to_any_fsspec_store(run_dir, cutout_set, tmp_path):
     again = survey.featurize(run_dir, f"file://{cutout_set}/jpg", out, scheduler="none",
                              shard_size=3, progress=None)
     assert again["skipped"] == again["shards"]
+
+
+def test_a_folder_of_jpegs_becomes_fits_cutouts_by_sky_name_with_a_manifest(cutout_set, tmp_path):
+    manifest = cutouts.write_fits_cutouts(cutout_set / "jpg", tmp_path / "survey", seed=3)
+    table = pd.read_csv(manifest)
+    assert list(table.columns) == ["id", "path", "ra", "dec", "mock_id"]
+    assert len(table) == N and table["id"].is_unique and table["id"].str.match(r"MOCK J\d{6}\.\d\d[+-]\d{6}\.\d$").all()
+    assert sorted(table["mock_id"]) == [500 + i for i in range(N)]
+    assert table["ra"].between(0, 360).all() and table["dec"].between(-10, 70).all()
+    listed = cutouts.read_manifest(manifest)
+    for row, source in zip(table.itertuples(), listed["source"], strict=True):
+        with fits.open(source) as hdus:
+            assert hdus[0].header["OBJECT"] == row.id and hdus[0].data.dtype == np.uint8
+        pixels = np.asarray(Image.open(cutout_set / "jpg" / f"{row.mock_id}.jpg").convert("RGB"))
+        assert np.array_equal(cutouts.decode_bytes(source, store.read_bytes(source)), pixels)
+    with pytest.raises(DataError, match="exists already"):
+        cutouts.write_fits_cutouts(cutout_set / "jpg", tmp_path / "survey", seed=3)
+    with pytest.raises(DataError, match="no .jpg cutouts"):
+        cutouts.write_fits_cutouts(tmp_path / "survey", tmp_path / "again")
+    assert not list(tmp_path.glob(".again-*"))  # nothing half-written left behind

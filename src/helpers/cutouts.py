@@ -203,3 +203,78 @@ def read_manifest(where, *, id_column: str = "id", path_column: str = "path",
 def _row(i: int) -> str:
     """A table row as a user counts it (the header is line 1 of a CSV, so row 1 is line 2)."""
     return f"{int(i) + 1}"
+
+
+def sky_name(ra: float, dec: float, prefix: str = "MOCK") -> str:
+    """An IAU-style name from a position in degrees, as surveys name their objects.
+
+    >>> sky_name(187.70593, 12.39112)
+    'MOCK J123049.42+122328.0'
+    """
+    ra = float(ra) % 360.0
+    h = ra / 15.0
+    hh, mm = int(h), int((h * 60) % 60)
+    ss = (h * 3600) % 60
+    sign = "-" if dec < 0 else "+"
+    d = abs(float(dec))
+    dd, dm = int(d), int((d * 60) % 60)
+    ds = (d * 3600) % 60
+    return f"{prefix} J{hh:02d}{mm:02d}{ss:05.2f}{sign}{dd:02d}{dm:02d}{ds:04.1f}"
+
+
+def write_fits_cutouts(image_dir, out_dir, *, seed: int = 0, prefix: str = "MOCK"):
+    """A survey-style copy of a folder of ``<GalaxyID>.jpg`` cutouts: FITS files and a manifest.
+
+    Each image becomes ``cutouts/<name>.fits``: its three channels as three 8-bit bands
+    (``(3, H, W)``, R G B; by rule 2 above they give the JPEG's codes exactly), with ``OBJECT``,
+    ``RA`` and ``DEC`` in the header; ``<name>`` is an IAU-style name (:func:`sky_name`) of a
+    seeded random position in the SDSS footprint's declination range. ``manifest.csv`` lists
+    them with columns ``id`` (the name), ``path`` (relative to the manifest), ``ra``, ``dec``
+    and ``mock_id`` (the image's GalaxyID). Written into a temporary folder and renamed, so an
+    interrupted call leaves nothing half-written. Returns the manifest's path.
+    """
+    import os
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from astropy.io import fits
+    from PIL import Image
+
+    from helpers import artifacts
+
+    image_dir, out_dir = Path(image_dir), Path(out_dir)
+    files = sorted(image_dir.glob("*.jpg"), key=lambda p: (len(p.stem), p.stem))
+    if not files:
+        raise DataError(f"{image_dir}: no .jpg cutouts to copy")
+    if out_dir.exists():
+        raise DataError(f"{out_dir} exists already: remove it or write the copy elsewhere")
+    rng = np.random.default_rng(seed)
+    ra = rng.uniform(0.0, 360.0, len(files))
+    dec = np.degrees(np.arcsin(rng.uniform(np.sin(np.radians(-10.0)), np.sin(np.radians(70.0)), len(files))))
+    names = [sky_name(r, d, prefix) for r, d in zip(ra, dec, strict=True)]
+    if len(set(names)) != len(names):
+        raise DataError("two cutouts drew the same sky name: use another seed")
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
+    try:
+        (tmp / "cutouts").mkdir()
+        rows = []
+        for path, name, r, d in zip(files, names, ra, dec, strict=True):
+            with Image.open(path) as img:
+                pixels = np.asarray(img.convert("RGB"), dtype=np.uint8)
+            hdu = fits.PrimaryHDU(np.ascontiguousarray(np.moveaxis(pixels, -1, 0)))
+            hdu.header["OBJECT"] = name
+            hdu.header["RA"] = (round(float(r), 6), "deg")
+            hdu.header["DEC"] = (round(float(d), 6), "deg")
+            file = f"cutouts/{name.replace(' ', '_')}.fits"
+            hdu.writeto(tmp / file)
+            rows.append({"id": name, "path": file, "ra": round(float(r), 6), "dec": round(float(d), 6),
+                         "mock_id": int(path.stem)})
+        pd.DataFrame(rows).to_csv(tmp / "manifest.csv", index=False)
+        os.chmod(tmp, 0o777 & ~artifacts._umask())  # mkdtemp makes 0700 folders
+        tmp.rename(out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out_dir / "manifest.csv"

@@ -142,7 +142,8 @@ def cluster_agreement(assign, labels, metric: str = "AMI", *, seed: int = 0,
 
 
 def compare_sentence(name_a: str, a: Estimate, name_b: str, b: Estimate, diff: Estimate, *,
-                     what: str = "accuracy", spec: str = ".1%", higher_is_better: bool = True) -> str:
+                     what: str = "accuracy", spec: str = ".1%", higher_is_better: bool = True,
+                     singular: bool = False) -> str:
     """One sentence comparing two scores on the same galaxies, claiming a difference only where
     the paired interval ``diff`` (a - b) excludes zero.
 
@@ -157,8 +158,9 @@ def compare_sentence(name_a: str, a: Estimate, name_b: str, b: Estimate, diff: E
         return (f"{name_a} and {name_b} are not told apart: {scores} (the 95% interval of the "
                 f"difference, {diff.format(spec)}, includes zero)")
     a_better = (diff.low > 0) == higher_is_better
-    return f"{name_a} do better than {name_b}: {scores}" if a_better else \
-        f"{name_a} do worse than {name_b}: {scores}"
+    verb = "does" if singular else "do"  # name_a is one thing ("the network") or several ("the codes")
+    return f"{name_a} {verb} better than {name_b}: {scores}" if a_better else \
+        f"{name_a} {verb} worse than {name_b}: {scores}"
 
 
 def family_sentence(scores: dict[str, dict[str, float]], differences: dict[str, Estimate]) -> str:

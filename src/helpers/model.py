@@ -13,10 +13,11 @@ weights (``stats="imagenet"``), else with the training split's own mean and stan
 statistics). The statistics travel in the model's config (``model.json``), so prediction and
 feature extraction normalise exactly as training did.
 
-**Augmentation** (training batches only): a galaxy has no preferred orientation, so every
-training image is flipped at random about both axes (fastai ``Dihedral``) and rotated by an
-angle drawn uniformly in [-180, 180] degrees (fastai ``Rotate``, ``p=1``), with reflection
-padding of the corners; no zoom, warp or lighting change. The validation batches are not
+**Augmentation** (training batches only; :mod:`helpers.augment`): ``"rotations"`` flips every
+training image at random about both axes and turns it by any angle (a galaxy has no preferred
+orientation); ``"nuisances"`` also randomises what the instrument and the pipeline change
+(PSF, brightness, colour balance, sky, noise, display stretch, framing) so that the network
+cannot lean on one camera's or the mock's fingerprints. The validation batches are not
 augmented.
 
 **Body.** torchvision ``resnet18`` / ``resnet34`` (default) / ``resnet50`` without its pooling
@@ -102,8 +103,9 @@ with warnings.catch_warnings():  # fastai's imports warn (torch.jit, pandas opti
     from fastai.metrics import rmse as fastai_rmse
     from fastai.optimizer import Adam
     from fastai.torch_core import TensorImage, default_device, params
-    from fastai.vision.augment import aug_transforms
     from fastai.vision.learner import create_body
+
+    from helpers import augment as augmentation
 
 __all__ = [
     "ARCHS",
@@ -487,15 +489,13 @@ class _ArrayDataset:
         return TensorImage(x), self.targets[j]
 
 
-def augmentations() -> list:
-    """The training-batch augmentation: random dihedral flip and rotation by -180..180 degrees."""
-    return aug_transforms(do_flip=True, flip_vert=True, max_rotate=180.0, min_zoom=1.0,
-                          max_zoom=1.0, max_lighting=0.0, max_warp=0.0, p_affine=1.0,
-                          pad_mode="reflection")
+def augmentations(augment: str | bool = "rotations") -> list:
+    """The training-batch transforms of ``augment`` (:data:`helpers.augment.AUGMENTS`)."""
+    return augmentation.transforms(augment)
 
 
 def make_dataloaders(images: np.ndarray, targets: np.ndarray, *, valid_pct: float = 0.2,
-                     seed: int = 42, bs: int = 64, augment: bool = True,
+                     seed: int = 42, bs: int = 64, augment: str | bool = "rotations",
                      ids: Sequence[int] | np.ndarray | None = None, stats: str = "train",
                      device: str | torch.device | None = None):
     """fastai ``DataLoaders`` over in-memory images (no decoding in the loop, ``num_workers=0``).
@@ -504,7 +504,8 @@ def make_dataloaders(images: np.ndarray, targets: np.ndarray, *, valid_pct: floa
     :data:`~helpers.schema.COLUMNS` order. The seeded split (:func:`split_indices`) is
     ``dls.split`` (train/valid positions, and GalaxyIDs when ``ids`` is given). Training
     batches are shuffled, the last incomplete one dropped (BatchNorm needs more than one
-    image), and augmented when ``augment`` (see the module docstring); validation batches
+    image), and augmented as ``augment`` says (``"none"``, ``"rotations"``, ``"nuisances"``;
+    ``True`` is ``"rotations"``; see :mod:`helpers.augment`); validation batches
     (twice ``bs``) never are. ``stats``: ``"train"`` normalises with the training split's
     per-channel mean/std, ``"imagenet"`` with ImageNet's (use it with pretrained weights).
     ``dls.gc_info`` holds what :func:`save_model` records: image size, statistics, split sizes,
@@ -543,7 +544,8 @@ def make_dataloaders(images: np.ndarray, targets: np.ndarray, *, valid_pct: floa
 
     device = torch.device(device) if device is not None else default_device()
     norm = Normalize.from_stats(mean, std, cuda=device.type == "cuda")
-    tfms = [IntToFloatTensor(), *(augmentations() if augment else []), norm]
+    augment = augmentation.check_augment(augment)
+    tfms = [IntToFloatTensor(), *augmentations(augment), norm]
     train_bs = min(int(bs), len(train_rows))
     train_dl = TfmdDL(_ArrayDataset(images, targets, train_rows, 0), bs=train_bs, shuffle=True,
                       drop_last=True, num_workers=0, after_batch=tfms, device=device)
@@ -555,7 +557,7 @@ def make_dataloaders(images: np.ndarray, targets: np.ndarray, *, valid_pct: floa
     dls.gc_info = {
         "image_size": size, "stats": stats, "mean": mean, "std": std, "seed": int(seed),
         "valid_pct": float(valid_pct), "n_train": len(train_rows), "n_valid": len(valid_rows),
-        "bs": int(bs), "augment": bool(augment),
+        "bs": int(bs), "augment": augment,
         "data_fingerprint": _fingerprint(images, targets),
         "target_mean": [float(v) for v in targets[train_rows].mean(0)],
     }
@@ -892,7 +894,8 @@ def predict(learner_or_model, images: np.ndarray, *, bs: int = 256, tta: bool | 
 
 
 def extract_features(model, images: np.ndarray, config: dict | None = None, *,
-                     layer: str = "body", bs: int = 256) -> np.ndarray:
+                     layer: str = "body", bs: int = 256,
+                     with_predictions: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """The "CNN codes" of ``images``: ``(N, 512)`` float32 (``(N, 2048)`` for a resnet50 body).
 
     ``layer="body"``: the average-pooled output of the convolutional body - what the seed
@@ -901,6 +904,8 @@ def extract_features(model, images: np.ndarray, config: dict | None = None, *,
     augmentation, so the result is deterministic: the same model, images and ``bs`` on the
     same machine give the same codes. ``config`` is the dict :func:`load_model` returns
     (normalisation statistics, trained image size); default: the model's own.
+    ``with_predictions=True`` also returns the predicted vote fractions of the same forward pass
+    (``codes, predicted``; what :func:`predict` gives without TTA), at no extra cost.
 
     Example::
 
@@ -918,13 +923,18 @@ def extract_features(model, images: np.ndarray, config: dict | None = None, *,
         raise ParameterError("expected a model from build_model / load_model") from None
     if layer == "hidden" and not isinstance(head, GalaxyHead):
         raise ParameterError("layer='hidden' needs the model's GalaxyHead (build_model / load_model)")
-    out = []
+    out, predicted = [], []
     with _eval_mode(net):
         for x in _batches(net, images, cfg, bs):
             feats = body(x)
             codes = feats.mean(dim=(2, 3)) if layer == "body" else head.hidden(feats)
             out.append(codes.float().cpu().numpy())
-    return np.concatenate(out).astype(np.float32, copy=False)
+            if with_predictions:
+                predicted.append(head(feats).float().cpu().numpy())
+    codes = np.concatenate(out).astype(np.float32, copy=False)
+    if with_predictions:
+        return codes, np.concatenate(predicted).astype(np.float32, copy=False)
+    return codes
 
 
 def features_frame(ids: Sequence[int] | np.ndarray, codes: np.ndarray) -> pd.DataFrame:

@@ -83,9 +83,9 @@ def vote_histograms(frame: pd.DataFrame, questions: Sequence[int] = (1, 2, 4, 7,
     return fig
 
 
-def thumbnail(path: str | Path, size: int = 96, crop: int = 212) -> np.ndarray:
-    """The central ``crop`` pixels of a cutout, resized to ``size`` (as a galaxy stamp)."""
-    with Image.open(path) as img:
+def thumbnail(path: str | Path | np.ndarray, size: int = 96, crop: int = 212) -> np.ndarray:
+    """The central ``crop`` pixels of a cutout (a file, or an ``HxWx3`` uint8 picture), resized to ``size``."""
+    with Image.fromarray(np.asarray(path, dtype=np.uint8)) if isinstance(path, np.ndarray) else Image.open(path) as img:
         img = img.convert("RGB")
         w, h = img.size
         c = min(crop, w, h)

@@ -117,6 +117,9 @@ RULES = {
     ("02_train_resnet34", "n_train"): _int_at_least(10, none_ok=True),
     ("02_train_resnet34", "heads"): lambda v: None if isinstance(v, list) and v and
         all(h in ("linear", "tree") for h in v) else "must be a non-empty list of 'linear' and/or 'tree'",
+    ("02_train_resnet34", "augment"): _choice("none", "rotations", "nuisances"),
+    ("02_train_resnet34", "ablation"): lambda v: None if v is None or v in ("none", "rotations", "nuisances")
+        else "must be null (no comparison) or one of 'none', 'rotations', 'nuisances'",
     ("03_extract_features", "layer"): _choice("body", "hidden"),
     ("03_extract_features", "n_galaxies"): _int_at_least(10, none_ok=True),
     ("03_extract_features", "batch_size"): _int_at_least(1),
@@ -150,6 +153,7 @@ RULES = {
     ("07_new_galaxies", "shard_size"): _int_at_least(1),
     ("07_new_galaxies", "vote_k"): _int_at_least(1),
     ("07_new_galaxies", "similar_k"): _int_at_least(1),
+    ("07_new_galaxies", "fits_stretch"): _choice("asinh", "linear"),
     ("08_mock_realism", "n_images"): _int_at_least(10),
     ("08_mock_realism", "examples"): _int_at_least(1),
 }
@@ -242,8 +246,18 @@ def check_resources(profile, chapters: dict[str, dict[str, Any]], *, download: b
                                else "") + f"): unzip images_test_rev1.zip in {paths.relative(data)}, or set "
                             "07_new_galaxies.new_images to a folder of your own")
     new_images = chapters.get("07_new_galaxies", {}).get("new_images")
-    if isinstance(new_images, str) and not paths.resolve(new_images).is_dir():
-        problems.append(f"{profile.path.name}: 07_new_galaxies.new_images = {new_images!r} is not a folder")
+    if isinstance(new_images, str):
+        from helpers import cutouts, store
+
+        if store.is_url(new_images):
+            pass  # checked when chapter 7 opens it (the store may need credentials from the environment)
+        elif cutouts.is_manifest(new_images):
+            if not paths.resolve(new_images).is_file():
+                problems.append(f"{profile.path.name}: 07_new_galaxies.new_images = {new_images!r}: "
+                                "the manifest does not exist")
+        elif not paths.resolve(new_images).is_dir():
+            problems.append(f"{profile.path.name}: 07_new_galaxies.new_images = {new_images!r} is not a "
+                            "folder of cutouts nor a manifest (.csv / .parquet)")
     train = chapters.get("02_train_resnet34", {})
     if train.get("pretrained"):
         from helpers.errors import UserError

@@ -422,8 +422,9 @@ def estimate_seconds(stem: str, params: dict, profile: Profile) -> float | None:
 
     >>> p = Profile(path=Path("p.yml"), run="r", data_dir=Path("d"), mock={"n": 3000})
     >>> round(estimate_seconds("02_train_resnet34", {"n_train": 2000, "epochs": 5, "image_size": 64,
-    ...                                              "heads": ["linear", "tree"], "valid_pct": 0.2}, p))
-    434
+    ...                                              "heads": ["tree"], "ablation": "rotations",
+    ...                                              "valid_pct": 0.2, "lr": 0.002}, p))
+    392
     """
     n = _n_galaxies(profile)
     if not n:
@@ -434,9 +435,10 @@ def estimate_seconds(stem: str, params: dict, profile: Profile) -> float | None:
     if stem == "02_train_resnet34":
         used = min(n, params.get("n_train") or n)
         train = used * (1 - float(params.get("valid_pct", 0.2)))
-        heads = len(params.get("heads") or [1])
+        heads = len(params.get("heads") or [1]) + bool(params.get("ablation"))
         epochs = int(params.get("epochs") or 1)
-        return 20 + scale * (heads * epochs * train / RATES["train"] + 64 * 30 / RATES["train"]
+        finder = 64 * 30 / RATES["train"] if params.get("lr", 1) is None else 0
+        return 20 + scale * (heads * epochs * train / RATES["train"] + finder
                              + 8 * used * 0.2 / RATES["forward"])
     if stem == "03_extract_features":
         coded = min(n, params.get("n_galaxies") or n)

@@ -27,7 +27,8 @@ from helpers.schema import ID_COLUMN
 ENGINES = ("exact", "ann")
 
 
-def _code_columns(frame: pd.DataFrame) -> list[str]:
+def code_columns(frame: pd.DataFrame) -> list[str]:
+    """The code columns (``f000`` ...) of a features table or featurize output, in order."""
     return [c for c in frame.columns if re.fullmatch(r"f\d{3,}", str(c))]
 
 
@@ -53,7 +54,7 @@ def feature_table(path: str | Path, storage_options: dict | None = None) -> pd.D
         except Exception as exc:  # truncated or not Parquet
             raise DataError(f"{path} cannot be read ({type(exc).__name__}): rerun chapter 3 "
                             "(03_extract_features), or featurize, which write it") from None
-    if ID_COLUMN not in frame.columns or not _code_columns(frame):
+    if ID_COLUMN not in frame.columns or not code_columns(frame):
         raise DataError(f"{path}: expected {ID_COLUMN} and code columns (f000 ...)")
     return frame
 
@@ -66,7 +67,7 @@ def read_feature_set(path: str | Path, storage_options: dict | None = None,
 
 
 def _ids_codes(frame: pd.DataFrame, path) -> tuple[np.ndarray, np.ndarray]:
-    codes = frame[_code_columns(frame)].to_numpy(dtype=np.float32)
+    codes = frame[code_columns(frame)].to_numpy(dtype=np.float32)
     if not np.isfinite(codes).all():
         raise DataError(f"{path}: codes hold NaN or infinite values")
     ids = frame[ID_COLUMN]
@@ -222,7 +223,7 @@ def similar(query: str, *, features: str | Path, k: int = 12, run: str | Path | 
         rows, sims = rows[keep][:k], sims[keep][:k]
     table = pd.DataFrame({"rank": np.arange(1, len(rows) + 1), ID_COLUMN: ids[rows],
                           "similarity": sims.round(4)})
-    carried = [c for c in frame.columns if c != ID_COLUMN and c not in _code_columns(frame)]
+    carried = [c for c in frame.columns if c != ID_COLUMN and c not in code_columns(frame)]
     for column in carried:
         table[column] = frame[column].to_numpy()[rows]
     labels_file = Path(run_dir) / "labels.parquet" if run_dir and not store.is_url(str(run_dir)) \
