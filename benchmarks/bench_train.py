@@ -4,12 +4,13 @@ On the mock Galaxy Zoo (``--data-dir``, generated with ``--n`` galaxies and seed
 missing) at ``--size`` px:
 
 (1) fastai: :func:`helpers.model.build_learner` + ``fit`` over :func:`make_dataloaders`
-    (in-memory ``uint8`` images, random flips + rotations and normalisation as batch
-    transforms, MSE loss, fastai Adam), timed over ``--batches`` training batches after
-    ``--warmup`` batches;
+    (in-memory ``uint8`` images, chapter 2's augmentation - ``--augment``, default
+    ``nuisances``: flips, rotations and the randomised nuisances of :mod:`helpers.augment` -
+    and normalisation as batch transforms, MSE loss, fastai Adam, channels-last as chapter 2
+    unless ``--contiguous``), timed over ``--batches`` training batches after ``--warmup``;
 (2) the machine's limit: forward + backward + ``torch.optim.AdamW`` step of the same net and
-    batch size on float tensors already normalised in memory (no data loading, no
-    augmentation, no callbacks).
+    batch size on float tensors already normalised in memory, in the same memory format (no
+    data loading, no augmentation, no callbacks).
 
 They alternate ``--rounds`` times and the best round of each counts (the machine may be
 shared). Reported: images/s of each and the ratio (1)/(2) (goal >= 0.7), plus the projected
@@ -67,6 +68,8 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--threads", type=int, default=int(os.environ.get("GC_THREADS", 0)) or None)
+    ap.add_argument("--augment", default="nuisances", choices=["none", "rotations", "nuisances"])
+    ap.add_argument("--contiguous", action="store_true", help="not channels-last (chapter 2 is)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -74,8 +77,10 @@ def main() -> None:
     frame, _ = load_dataset(ensure_data(args.data_dir, args.n))
     images = load_image_array(frame["image_path"], size=args.size, crop=args.crop)
     targets = frame[COLUMNS].to_numpy(np.float32)
-    dls = M.make_dataloaders(images, targets, bs=args.bs, seed=42)
-    learn = M.build_learner(dls, arch=args.arch, head=args.head, seed=42, lr=1e-3)
+    dls = M.make_dataloaders(images, targets, bs=args.bs, seed=42, augment=args.augment)
+    channels_last = not args.contiguous
+    learn = M.build_learner(dls, arch=args.arch, head=args.head, seed=42, lr=1e-3,
+                            channels_last=channels_last)
     n_steps = args.warmup + args.batches
     if len(dls.train) < n_steps:
         raise SystemExit(f"only {len(dls.train)} training batches: lower --batches/--warmup")
@@ -89,6 +94,9 @@ def main() -> None:
     std = torch.tensor(info["std"]).view(1, 3, 1, 1)
     x_all = ((torch.from_numpy(np.asarray(images[rows])).permute(0, 3, 1, 2).float() / 255
               - mean) / std).contiguous()
+    if channels_last:
+        net = net.to(memory_format=torch.channels_last)
+        x_all = x_all.contiguous(memory_format=torch.channels_last)
     y_all = torch.from_numpy(targets[rows])
 
     def fastai_round() -> float:
@@ -116,7 +124,8 @@ def main() -> None:
     fa_ips, pu_ips = n_img / min(fa), n_img / min(pu)
     epoch_s = info["n_train"] / fa_ips
     print(f"== training {args.arch} ({args.head} head) at {args.size} px, batch {args.bs}, "
-          f"{args.batches} timed batches after {args.warmup}, {torch.get_num_threads()} threads")
+          f"{args.batches} timed batches after {args.warmup}, {torch.get_num_threads()} threads, "
+          f"augment={args.augment}, {'contiguous' if args.contiguous else 'channels-last'}")
     print(f"(1) fastai fit (augmentation + normalisation in the loop): {fa_ips:.1f} img/s "
           f"(rounds: {', '.join(f'{t:.2f}' for t in fa)} s)")
     print(f"(2) forward + backward + AdamW step on in-memory tensors: {pu_ips:.1f} img/s "
