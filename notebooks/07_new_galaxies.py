@@ -98,7 +98,7 @@ if cutouts.is_manifest(images_in):
     listed = cutouts.read_manifest(images_in, id_column=id_column, path_column=path_column)
     print(f"new images: a manifest of {len(listed)} cutouts ({paths.relative(images_in)}), "
           f"with the columns {', '.join(map(str, listed.columns[2:])) or 'none'} beside their IDs")
-    display(listed.head(3))
+    display(listed.drop(columns="source").head(3))  # the paths: in the manifest
 else:
     print(f"new images: {len(survey.list_images(images_in))} in {paths.relative(images_in)}")
 

@@ -39,6 +39,7 @@ same seed gives the same augmented batches.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -46,10 +47,13 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from fastai.torch_core import TensorImage
-from fastai.vision.augment import RandTransform, aug_transforms
 
 from helpers.errors import ParameterError
+
+with warnings.catch_warnings():  # fastai's imports warn (torch.jit, pandas options): not ours
+    warnings.simplefilter("ignore")
+    from fastai.torch_core import TensorImage
+    from fastai.vision.augment import RandTransform, aug_transforms
 
 AUGMENTS = ("none", "rotations", "nuisances")
 TRAINED = {"none": "without augmentation", "rotations": "with rotations only",
