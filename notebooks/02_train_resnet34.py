@@ -239,6 +239,7 @@ print(head_sentence)
 # hold-out RMSE with its 95% interval; the last row averages the five stresses.
 
 # %%
+# NBVAL_IGNORE_OUTPUT
 stressed, augment_sentence, stress_difference = None, "No second network was trained (ablation: null).", None
 if len(trainings) > len(heads):
     other = list(trainings)[-1]
