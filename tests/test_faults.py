@@ -12,6 +12,7 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
+from networks import save_small_network
 
 from helpers import artifacts, cli, paths, reduce, synth
 from helpers.errors import DataError, UserError
@@ -109,22 +110,13 @@ def test_leftovers_of_a_killed_synth_are_cleared_at_the_next_start(tmp_path):
     assert (tmp_path / "mock" / "mock.json").exists()
 
 
-def _saved_network(run):
-    """A small untrained network saved as chapter 2 saves one (featurize checks it first)."""
-    from helpers import model
-
-    model.save_model(model.build_model("resnet18", "tree", seed=0), run,
-                     {"image_size": 32, "crop": 212, "mean": [0.1] * 3, "std": [0.2] * 3})
-    return run
-
-
 def test_featurize_overwrite_never_deletes_a_folder_it_did_not_make(tmp_path):
     from helpers import survey
 
     out = tmp_path / "codes"
     out.mkdir()
     (out / "notes.txt").write_text("mine")
-    run = _saved_network(tmp_path / "run")
+    run = save_small_network(tmp_path / "run")
     images = tmp_path / "images"
     images.mkdir()
     from PIL import Image
@@ -138,7 +130,7 @@ def test_featurize_overwrite_never_deletes_a_folder_it_did_not_make(tmp_path):
 def test_unreachable_scheduler_fails_fast_and_claims_nothing(tmp_path):
     from helpers import survey
 
-    run = _saved_network(tmp_path / "run")
+    run = save_small_network(tmp_path / "run")
     images = tmp_path / "images"
     images.mkdir()
     from PIL import Image

@@ -9,6 +9,7 @@ import signal
 import numpy as np
 import pandas as pd
 import pytest
+from networks import save_small_network
 from PIL import Image
 
 from helpers import cli, survey
@@ -22,12 +23,8 @@ SHARD = 4
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    """A run folder with an (untrained, seeded) resnet18 saved the way chapter 2 saves one."""
-    run = tmp_path_factory.mktemp("run")
-    net = M.build_model("resnet18", "tree", seed=0)
-    M.save_model(net, run, {"image_size": 32, "crop": 212, "mean": [0.1, 0.1, 0.1],
-                            "std": [0.2, 0.2, 0.2]})
-    return run
+    """An untrained, seeded resnet18 saved the way chapter 2 saves a network."""
+    return save_small_network(tmp_path_factory.mktemp("run"))
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from astropy.io import fits
+from networks import save_small_network
 from PIL import Image
 
 from helpers import cli, cutouts, store, survey
@@ -19,11 +20,7 @@ N = 8
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     """An untrained, seeded resnet18 saved the way chapter 2 saves a network."""
-    run = tmp_path_factory.mktemp("run")
-    net = M.build_model("resnet18", "tree", seed=0)
-    M.save_model(net, run, {"image_size": 32, "crop": 212, "mean": [0.1, 0.1, 0.1],
-                            "std": [0.2, 0.2, 0.2]})
-    return run
+    return save_small_network(tmp_path_factory.mktemp("run"))
 
 
 def galaxy(rng, side=200):
