@@ -24,11 +24,11 @@ from helpers.dataset import (
     Problem,
     ValidationReport,
     load_dataset,
-    read_image,
     read_solutions,
     validate_dataset,
 )
 from helpers.errors import DataError, ParameterError
+from helpers.images import read as read_image
 from helpers.schema import COLUMNS, HEADER, QUESTIONS, SOLUTIONS_CSV, TRAIN_IMAGES, TREE_TOLERANCE
 
 REAL_ROWS = Path(__file__).parent / "fixtures" / "kaggle_real_rows.csv"
@@ -144,7 +144,7 @@ def test_real_rows_pass_tree_check_at_default_tolerance(data: Path) -> None:
 
 
 def test_read_image_gives_rgb_array(data: Path) -> None:
-    arr = read_image(image(data, IDS[0]))
+    arr = read_image(image(data, IDS[0]), size=424)
     assert arr.shape == (424, 424, 3) and arr.dtype == np.uint8
 
 
@@ -490,7 +490,7 @@ def test_read_image_raises_data_error_naming_the_file(data: Path, defect) -> Non
     defect(data)
     gid = {_truncate: IDS[1], _random_bytes: IDS[2], _wrong_size: IDS[3]}[defect]
     with pytest.raises(DataError, match=f"{gid}.jpg"):
-        read_image(image(data, gid))
+        read_image(image(data, gid), size=424)
     with pytest.raises(DataError, match="not found"):
         read_image(data / "nope.jpg")
 

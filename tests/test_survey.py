@@ -12,8 +12,7 @@ import pytest
 from networks import save_small_network
 from PIL import Image
 
-from helpers import cli, survey
-from helpers import model as M
+from helpers import cli, inference, network, survey
 from helpers.errors import DataError, UserError
 from helpers.imagecache import load_image_array
 
@@ -54,8 +53,8 @@ def test_one_process_matches_the_chapter_3_path_and_reports_bad_images(run_dir, 
     assert summary["shards"] == summary["computed"] == -(-(N_IMAGES + 2) // SHARD)
     codes = survey.read_codes(out)
     assert codes["GalaxyID"].tolist() == [200000 + i for i in range(N_IMAGES)]
-    net, config = M.load_model(run_dir)
-    expected = M.extract_features(net, load_image_array(good_files(images), 32, 212), config)
+    net, config = network.load_model(run_dir)
+    expected = inference.extract_features(net, load_image_array(good_files(images), 32, 212), config)
     np.testing.assert_allclose(codes.iloc[:, 1:].to_numpy(), expected, rtol=1e-5, atol=1e-5)
     bad = pd.read_csv(out / survey.BAD_IMAGES)
     assert [os.path.basename(f) for f in bad["file"]] == ["300001.jpg", "300002.jpg"]
@@ -139,7 +138,7 @@ def test_an_interrupted_run_resumes_where_it_stopped(run_dir, images, tmp_path):
 
 
 def test_images_of_another_size_are_cropped_to_the_same_fraction(run_dir, tmp_path):
-    from helpers.imagecache import center_crop_resize
+    from helpers.images import center_crop_resize, read_cutout
 
     rng = np.random.default_rng(3)
     big = rng.integers(0, 255, (424, 424, 3), dtype=np.uint8)
@@ -147,7 +146,7 @@ def test_images_of_another_size_are_cropped_to_the_same_fraction(run_dir, tmp_pa
     folder = tmp_path / "other-survey"
     folder.mkdir()
     Image.fromarray(small).save(folder / "5.png")
-    got = survey.decode(folder / "5.png", 32, crop=212)  # 106 central px of 212 = 212 of 424
+    got = read_cutout(folder / "5.png", 32, crop=212)  # 106 central px of 212 = 212 of 424
     want = center_crop_resize(big, 32, 212)
     assert got.shape == (32, 32, 3)
     assert np.abs(got.astype(int) - want.astype(int)).mean() < 25  # same field of view

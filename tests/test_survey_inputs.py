@@ -9,8 +9,7 @@ from astropy.io import fits
 from networks import save_small_network
 from PIL import Image
 
-from helpers import cli, cutouts, store, survey
-from helpers import model as M
+from helpers import cli, cutouts, images, inference, network, store, survey
 from helpers import similar as S
 from helpers.errors import DataError, ParameterError, UserError
 
@@ -80,11 +79,11 @@ def test_fits_of_a_jpegs_channels_give_the_jpegs_codes(run_dir, cutout_set):
     """The stated tolerance (helpers.cutouts): 8-bit FITS exactly; float FITS, linear stretch,
     cosine >= 0.995 and each FITS code's nearest JPEG code its own galaxy's; asinh (the default,
     meant for fluxes, lifts the sky of data already stretched for display) cosine >= 0.9."""
-    net, config = M.load_model(run_dir)
+    net, config = network.load_model(run_dir)
 
     def codes(paths, stretch="asinh"):
-        return M.extract_features(net, np.stack([survey.decode(p, 32, 212, fits_stretch=stretch)
-                                                 for p in paths]), config)
+        return inference.extract_features(net, np.stack([images.read_cutout(p, 32, 212, fits_stretch=stretch)
+                                                         for p in paths]), config)
 
     names = [f"J{1030 + i:04d}+05{i:02d}" for i in range(N)]
     jpeg = codes([cutout_set / "jpg" / f"{500 + i}.jpg" for i in range(N)])
@@ -206,7 +205,7 @@ def test_a_folder_of_jpegs_becomes_fits_cutouts_by_sky_name_with_a_manifest(cuto
         with fits.open(source) as hdus:
             assert hdus[0].header["OBJECT"] == row.id and hdus[0].data.dtype == np.uint8
         pixels = np.asarray(Image.open(cutout_set / "jpg" / f"{row.mock_id}.jpg").convert("RGB"))
-        assert np.array_equal(cutouts.decode_bytes(source, store.read_bytes(source)), pixels)
+        assert np.array_equal(images.decode(source, store.read_bytes(source)), pixels)
     with pytest.raises(DataError, match="exists already"):
         cutouts.write_fits_cutouts(cutout_set / "jpg", tmp_path / "survey", seed=3)
     with pytest.raises(DataError, match="no .jpg cutouts"):

@@ -122,23 +122,6 @@ def read_fits(name: str, raw: bytes, stretch: str = "asinh") -> np.ndarray:
     return fits_to_rgb(data, stretch, name=name)
 
 
-def read_picture(name: str, raw: bytes) -> np.ndarray:
-    """A JPEG/PNG's bytes as ``HxWx3`` ``uint8``: the checks and conversions of
-    :func:`helpers.dataset.read_image` (truncation, modes), with ``name`` in its errors."""
-    from helpers.dataset import _FAULT_TEXT, _ImageFault, _load_rgb
-
-    try:
-        rgb, _, _ = _load_rgb(io.BytesIO(raw), None)
-    except _ImageFault as fault:
-        raise DataError(f"{name}: {_FAULT_TEXT[fault.kind]} - {fault.detail}") from None
-    return np.array(rgb, dtype=np.uint8)
-
-
-def decode_bytes(name: str, raw: bytes, stretch: str = "asinh") -> np.ndarray:
-    """Any cutout's bytes (FITS by name or content, else JPEG/PNG) as ``HxWx3`` ``uint8``."""
-    return read_fits(name, raw, stretch) if is_fits(name, raw) else read_picture(name, raw)
-
-
 def is_manifest(where) -> bool:
     return str(where).lower().endswith(MANIFEST_SUFFIXES)
 

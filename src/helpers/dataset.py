@@ -9,8 +9,8 @@ The layout (the same for the real download and the mock generator)::
 decision-tree sums, duplicates, missing / corrupt / truncated / wrongly sized images, colour
 modes) and returns a :class:`ValidationReport`; it never raises for data problems.
 :func:`load_dataset` validates and returns the table with an ``image_path`` column, or raises
-:class:`~helpers.errors.DataError` with the report's summary. :func:`read_image` decodes one
-image to an ``HxWx3`` ``uint8`` RGB array. Example::
+:class:`~helpers.errors.DataError` with the report's summary. Images are decoded by
+:mod:`helpers.images` (one rule for every reader); this module reports what it found. Example::
 
     from helpers.dataset import load_dataset, validate_dataset
 
@@ -34,9 +34,7 @@ import math
 import os
 import re
 import sys
-import threading
 from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -44,9 +42,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from PIL import Image, ImageFile, UnidentifiedImageError
+from PIL import Image
 
 from helpers.errors import DataError, ParameterError
+from helpers.images import FAULT_TEXT, ImageFault, check_size, load_rgb
 from helpers.schema import (
     COLUMNS,
     HEADER,
@@ -64,7 +63,6 @@ __all__ = [
     "Problem",
     "ValidationReport",
     "load_dataset",
-    "read_image",
     "read_solutions",
     "validate_cli",
     "validate_dataset",
@@ -244,7 +242,7 @@ def _check_params(on_bad_image: str, image_size: int | None, tolerance: float | 
             f"on_bad_image={on_bad_image!r} is not one of {', '.join(ON_BAD_IMAGE)}: 'error' stops "
             "on a bad image, 'skip' drops that galaxy (--on-bad-image error|skip)"
         )
-    size = _check_size(image_size)
+    size = check_size(image_size)
     if tolerance is None:
         tol = TREE_TOLERANCE
     else:
@@ -261,21 +259,6 @@ def _check_params(on_bad_image: str, image_size: int | None, tolerance: float | 
                                 or workers < 1):
         raise ParameterError(f"workers={workers!r} must be a whole number >= 1 (or None)")
     return size, tol
-
-
-def _check_size(image_size: Any) -> int | None:
-    if image_size is None:
-        return None
-    if isinstance(image_size, bool) or not isinstance(image_size, int | np.integer):
-        raise ParameterError(
-            f"image_size={image_size!r} must be a whole number of pixels (0 or None: any size)"
-        )
-    if image_size < 0:
-        raise ParameterError(
-            f"image_size={image_size} is negative; use {IMAGE_SIZE} for the Kaggle cutouts "
-            "or 0 to accept any size (--image-size)"
-        )
-    return int(image_size) or None
 
 
 # --------------------------------------------------------------------------------------------
@@ -676,128 +659,6 @@ def read_solutions(data_dir: Path | str, tolerance: float | None = None) -> pd.D
 # images
 
 
-class _ImageFault(Exception):
-    def __init__(self, kind: str, detail: str):
-        super().__init__(detail)
-        self.kind = kind
-        self.detail = detail
-
-
-_strict_lock = threading.Lock()
-_strict_depth = 0
-_strict_saved = False
-
-
-@contextlib.contextmanager
-def _strict_truncation() -> Iterator[None]:
-    """Make PIL raise on truncated files even if someone set LOAD_TRUNCATED_IMAGES = True.
-
-    The flag is module-global in PIL; it is forced to False while any strict decode runs and
-    restored afterwards (reference-counted, so concurrent callers do not clobber each other).
-    """
-    global _strict_depth, _strict_saved
-    with _strict_lock:
-        if _strict_depth == 0:
-            _strict_saved = ImageFile.LOAD_TRUNCATED_IMAGES
-            ImageFile.LOAD_TRUNCATED_IMAGES = False
-        _strict_depth += 1
-    try:
-        yield
-    finally:
-        with _strict_lock:
-            _strict_depth -= 1
-            if _strict_depth == 0:
-                ImageFile.LOAD_TRUNCATED_IMAGES = _strict_saved
-
-
-def _decode(path: Path) -> tuple[Image.Image, str | None]:
-    """Fully decode ``path``; returns the image and its format. Raises _ImageFault."""
-    try:
-        with Image.open(path) as im:
-            im.load()
-            return im, im.format
-    except FileNotFoundError:
-        raise _ImageFault("image_missing", "the file does not exist") from None
-    except UnidentifiedImageError:
-        raise _ImageFault("image_unreadable", "not an image file PIL can read") from None
-    except Image.DecompressionBombError as exc:
-        raise _ImageFault("image_unreadable", f"refused as too large: {exc}") from None
-    except OSError as exc:
-        text = str(exc) or type(exc).__name__
-        if "truncated" in text.lower():
-            raise _ImageFault("image_truncated", text) from None
-        if isinstance(exc, PermissionError):
-            raise _ImageFault("image_unreadable", "permission denied") from None
-        raise _ImageFault("image_unreadable", f"corrupt: {text}") from None
-    except Exception as exc:  # PIL raises SyntaxError, ValueError, struct.error ... on junk
-        raise _ImageFault("image_unreadable", f"corrupt: {type(exc).__name__}: {exc}") from None
-
-
-def _to_rgb(im: Image.Image) -> Image.Image:
-    """Convert any PIL mode to RGB (alpha composited onto black, 16-bit scaled to 8-bit)."""
-    mode = im.mode
-    if mode == "RGB":
-        return im
-    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
-        arr = np.asarray(im, dtype=np.float64)
-        arr = np.clip(np.rint(arr / 257.0), 0, 255).astype(np.uint8)
-        return Image.fromarray(arr, mode="L").convert("RGB")
-    if mode == "F":
-        arr = np.nan_to_num(np.asarray(im, dtype=np.float64))
-        if arr.size and arr.max() <= 1.0:
-            arr = arr * 255.0
-        arr = np.clip(np.rint(arr), 0, 255).astype(np.uint8)
-        return Image.fromarray(arr, mode="L").convert("RGB")
-    if mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in im.info):
-        rgba = im.convert("RGBA")
-        out = Image.new("RGB", rgba.size, (0, 0, 0))
-        out.paste(rgba, mask=rgba.getchannel("A"))
-        return out
-    return im.convert("RGB")
-
-
-def _load_rgb(path: Path, size: int | None) -> tuple[Image.Image, str, str | None]:
-    """Decode, size-check and convert; returns (rgb image, original mode, format)."""
-    with _strict_truncation():
-        im, fmt = _decode(path)
-    if size and im.size != (size, size):
-        raise _ImageFault(
-            "image_size", f"{im.size[0]}x{im.size[1]} pixels, expected {size}x{size}"
-        )
-    mode = im.mode
-    try:
-        rgb = _to_rgb(im)
-    except Exception as exc:  # an exotic mode PIL cannot convert
-        raise _ImageFault("image_unreadable", f"mode {mode} cannot be converted to RGB: {exc}") \
-            from None
-    return rgb, mode, fmt
-
-
-def read_image(path: Path | str, size: int | None = IMAGE_SIZE) -> np.ndarray:
-    """Decode one image fully and return it as an ``HxWx3`` ``uint8`` RGB array.
-
-    Grayscale (L), alpha (LA, RGBA, PA: composited onto black), palette (P), CMYK and 16-bit
-    (I;16, scaled to 8 bit) images are converted to RGB. Raises
-    :class:`~helpers.errors.DataError` naming the file when it is missing, not an image,
-    corrupt, truncated (always checked, whatever ``PIL.ImageFile.LOAD_TRUNCATED_IMAGES`` says),
-    or not ``size`` x ``size`` pixels (``size=None`` or ``0`` accepts any size).
-    """
-    size = _check_size(size)
-    path = Path(path)
-    try:
-        rgb, _, _ = _load_rgb(path, size)
-    except _ImageFault as fault:
-        raise DataError(f"{path}: {_FAULT_TEXT[fault.kind]} - {fault.detail}") from None
-    arr = np.array(rgb, dtype=np.uint8)
-    return arr
-
-
-_FAULT_TEXT = {
-    "image_missing": "image not found",
-    "image_unreadable": "image cannot be read",
-    "image_truncated": "image is truncated (the file was cut short)",
-    "image_size": "image has the wrong size",
-}
 _FAULT_FIX = {
     "image_missing": "restore it from the Kaggle download (images_training_rev1.zip)",
     "image_unreadable": "replace it with the file from the Kaggle download",
@@ -809,8 +670,8 @@ _FAULT_FIX = {
 def _check_one(path: Path, size: int | None) -> tuple[str | None, str, str | None]:
     """(fault kind or None, detail, original mode) for one image; never raises."""
     try:
-        _, mode, fmt = _load_rgb(path, size)
-    except _ImageFault as fault:
+        _, mode, fmt = load_rgb(path, size)
+    except ImageFault as fault:
         return fault.kind, fault.detail, None
     except Exception as exc:  # pragma: no cover - last line of defence in a worker thread
         return "image_unreadable", f"{type(exc).__name__}: {exc}", None
@@ -868,7 +729,7 @@ def _check_images(data_dir: Path, table: _Table, report: ValidationReport, size:
         report.problems.append(Problem(
             kind, severity,
             f"{rel_dir}/{name} (GalaxyID {gid}, {SOLUTIONS_CSV} line {line}): "
-            f"{_FAULT_TEXT[kind]}{': ' + detail if detail else ''}; {_FAULT_FIX[kind]}, {policy}",
+            f"{FAULT_TEXT[kind]}{': ' + detail if detail else ''}; {_FAULT_FIX[kind]}, {policy}",
             path=str(img_dir / name), galaxy_id=gid, row=line,
         ))
         skipped.append(gid)
@@ -1000,7 +861,6 @@ def _write_json(path: Path, payload: dict[str, Any]) -> None:
 
 def _check_test_folder(data_dir: Path) -> tuple[str, int]:
     """The unlabelled images (``images_test_rev1/``): present and readable? (line, unreadable)."""
-    from PIL import Image
 
     from helpers.progress import Ticker
     from helpers.schema import TEST_IMAGES

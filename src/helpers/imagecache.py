@@ -2,10 +2,9 @@
 
 JPEG decoding of a 424x424 cutout costs a few milliseconds; a training epoch that decoded every
 image again would spend most of its time there. :func:`load_image_array` decodes the images
-once (on a thread pool), keeps the central ``crop`` x ``crop`` square of each (galaxies fill the
-centre of the Kaggle cutouts; the seed study took the central 224 px), resizes it to
-``size`` x ``size`` (Pillow bilinear with antialiasing, like torchvision's ``Resize``) and
-stores the stack as one ``.npy`` file::
+once (on a thread pool), cuts each as the network sees it (:func:`helpers.images.cutout`: the
+central ``crop`` x ``crop`` square of a 424 px Kaggle cutout, the same fraction of any other
+side, resized to ``size`` x ``size``) and stores the stack as one ``.npy`` file::
 
     CACHE_DIR/images-<key>.npy        (N, size, size, 3) uint8, images in sorted file-name order
 
@@ -34,19 +33,16 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
-from helpers import paths
+from helpers import images, paths
 from helpers.artifacts import atomic_path
-from helpers.dataset import read_image
 from helpers.errors import DataError, ParameterError
 from helpers.schema import IMAGE_SIZE
 
-__all__ = ["DEFAULT_CACHE_DIR", "MIN_SIZE", "cache_key", "cache_path", "center_crop_resize",
-           "load_image_array"]
+__all__ = ["DEFAULT_CACHE_DIR", "MIN_SIZE", "cache_key", "cache_path", "load_image_array"]
 
 #: Bump when the decoding, crop or resize changes: old cache files are then ignored.
-FORMAT_VERSION = "1"
+FORMAT_VERSION = "2"  # 2: images of another side than 424 px cut to the same fraction
 #: Where the cache lives unless told otherwise (ignored by git, removed by ``make clean``).
 DEFAULT_CACHE_DIR = paths.ROOT / ".cache" / "images"
 #: The smallest image a ResNet can take (five stride-2 stages: 32 px -> 1 px).
@@ -110,33 +106,8 @@ def cache_path(image_paths: Iterable[str | Path], size: int, crop: int = 212,
     return cache_dir / f"images-{cache_key(image_paths, size, crop)}.npy"
 
 
-def center_crop_resize(image: np.ndarray, size: int, crop: int = 212) -> np.ndarray:
-    """The central ``crop`` x ``crop`` square of an ``HxWx3`` image, resized to ``size`` x ``size``.
-
-    >>> img = np.zeros((424, 424, 3), np.uint8); img[200:224, 200:224] = 255
-    >>> out = center_crop_resize(img, size=32, crop=212)
-    >>> out.shape, out.dtype, int(out[16, 16, 0]), int(out[0, 0, 0])
-    ((32, 32, 3), dtype('uint8'), 255, 0)
-    """
-    h, w = image.shape[:2]
-    if h < crop or w < crop:
-        raise ParameterError(f"crop={crop} is larger than the {w}x{h} image; use crop <= {min(h, w)}")
-    top, left = int(round((h - crop) / 2.0)), int(round((w - crop) / 2.0))
-    square = np.ascontiguousarray(image[top:top + crop, left:left + crop])
-    if crop == size:
-        return square
-    resized = Image.fromarray(square).resize((size, size), Image.Resampling.BILINEAR)
-    return np.asarray(resized, dtype=np.uint8)
-
-
 def _decode_one(path: Path, size: int, crop: int) -> np.ndarray:
-    image = read_image(path, size=None)  # raises DataError naming the file
-    h, w = image.shape[:2]
-    if h < crop or w < crop:
-        raise DataError(
-            f"{path}: the image is {w}x{h} px, smaller than crop={crop}; use a smaller crop"
-        )
-    return center_crop_resize(image, size, crop)
+    return images.cutout(images.read(path), size, crop)  # raises DataError naming the file
 
 
 def _decode_into(out: np.ndarray, image_paths: Sequence[Path], size: int, crop: int,
@@ -174,9 +145,10 @@ def load_image_array(image_paths: Iterable[str | Path], size: int, crop: int = 2
 
     Raises :class:`~helpers.errors.ParameterError` naming ``size`` (below 32 px) or ``crop``
     (outside 1-424), and :class:`~helpers.errors.DataError` naming an image that is missing,
-    unreadable or smaller than the crop.
+    or unreadable.
 
     >>> import tempfile
+    >>> from PIL import Image
     >>> d = Path(tempfile.mkdtemp())
     >>> files = [d / f"{gid}.jpg" for gid in (100008, 100023, 100053)]
     >>> for f in files:

@@ -77,6 +77,8 @@ def thumbnail_uris(images: np.ndarray, size: int = 48, quality: int = 80,
     """
     from PIL import Image
 
+    from helpers.images import resize
+
     images = np.asarray(images)
     if images.ndim != 4 or images.shape[-1] != 3:
         raise ValueError(f"images must be an array of shape (N, H, W, 3), got shape {images.shape}")
@@ -93,9 +95,7 @@ def thumbnail_uris(images: np.ndarray, size: int = 48, quality: int = 80,
                {"quality": int(quality), "optimize": False, "progressive": False})
     uris = []
     for image in images:
-        thumb = Image.fromarray(np.ascontiguousarray(image), "RGB")
-        if thumb.size != (size, size):
-            thumb = thumb.resize((int(size), int(size)), Image.Resampling.LANCZOS)
+        thumb = Image.fromarray(resize(image, int(size), "lanczos"), "RGB")
         buffer = io.BytesIO()
         thumb.save(buffer, format=_FORMATS[format], **options)
         uris.append(f"data:image/{format};base64," + base64.b64encode(buffer.getvalue()).decode("ascii"))

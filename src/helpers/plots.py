@@ -14,7 +14,6 @@ import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from PIL import Image
 
 from helpers.schema import ALL_LABELS, QUESTIONS
 
@@ -83,14 +82,16 @@ def vote_histograms(frame: pd.DataFrame, questions: Sequence[int] = (1, 2, 4, 7,
     return fig
 
 
-def thumbnail(path: str | Path | np.ndarray, size: int = 96, crop: int = 212) -> np.ndarray:
-    """The central ``crop`` pixels of a cutout (a file, or an ``HxWx3`` uint8 picture), resized to ``size``."""
-    with Image.fromarray(np.asarray(path, dtype=np.uint8)) if isinstance(path, np.ndarray) else Image.open(path) as img:
-        img = img.convert("RGB")
-        w, h = img.size
-        c = min(crop, w, h)
-        left, top = (w - c) // 2, (h - c) // 2
-        return np.asarray(img.crop((left, top, left + c, top + c)).resize((size, size), Image.BICUBIC))
+def thumbnail(source: str | Path | np.ndarray, size: int = 96, crop: int = 212) -> np.ndarray:
+    """A galaxy as the network sees it (:func:`helpers.images.cutout`), at ``size`` px for a figure.
+
+    ``source`` is an image file (any format :func:`helpers.images.read` takes) or an ``HxWx3``
+    uint8 picture; resized bicubic, which looks sharper in a figure than the network's bilinear.
+    """
+    from helpers import images
+
+    picture = np.asarray(source, dtype=np.uint8) if isinstance(source, np.ndarray) else images.read(source)
+    return images.cutout(picture, size, crop, resample="bicubic")
 
 
 def galaxy_grid(
@@ -240,29 +241,70 @@ def cluster_gallery(galaxies: pd.DataFrame, members: dict[int, tuple[list[int], 
     return fig
 
 
-def neighbour_sheet(galaxies: pd.DataFrame, neighbours: np.ndarray, queries: Sequence[int]):
-    """One row per query galaxy: the query, then its nearest neighbours, captioned by label."""
-    k = neighbours.shape[1]
-    fig, axes = plt.subplots(len(queries), k + 1, figsize=(1.35 * (k + 1) + 0.4, 1.45 * len(queries)),
-                             squeeze=False)
-    for r, q in enumerate(queries):
-        for c, idx in enumerate([q, *neighbours[q]]):
-            ax = axes[r, c]
-            row = galaxies.iloc[idx]
-            ax.imshow(thumbnail(row["image_path"]))
+def sheet(queries: Sequence, neighbours: Sequence[Sequence], *, captions: Sequence[Sequence[str]] | None = None,
+          query_captions: Sequence[str] | None = None, row_labels: Sequence[str] | None = None,
+          query_title: str = "query", title: str = "", size: int = 96):
+    """Query galaxies and their nearest neighbours: one row per query, its picture first (framed),
+    then its neighbours' pictures, nearest first, each with a caption under it.
+
+    Pictures are what :func:`thumbnail` takes (an image file or an ``HxWx3`` uint8 array); a
+    query picture of ``None`` leaves its cell empty (a query known only by its code). A caption
+    or row label that is a label name is drawn in the label's colour, broken after its colon.
+    The top row is titled ``query_title``, ``neighbour 1``, ...; ``row_labels`` go left of the
+    rows. Chapter 3's neighbours of one galaxy per label (its notebook call):
+
+    >>> pictures = np.zeros((3, 64, 64, 3), np.uint8)  # stand-ins for galaxies["image_path"]
+    >>> names = np.array(["disk: spiral", "disk: spiral", "star or artifact"])
+    >>> neighbours = np.array([[1, 2], [0, 2], [1, 0]])  # features.nearest_neighbours(codes, k=2)
+    >>> queries = [0, 2]
+    >>> fig = sheet(pictures[queries], pictures[neighbours[queries]], query_captions=names[queries],
+    ...             captions=names[neighbours[queries]], query_title="galaxy")
+    >>> fig.axes[1].get_xlabel(), fig.axes[1].xaxis.label.get_color()
+    ('disk:\nspiral', '#08519c')
+    >>> plt.close(fig)
+    """
+    n = len(queries)
+    if len(neighbours) != n:
+        raise ValueError(f"{n} queries but {len(neighbours)} rows of neighbours")
+    width = 1 + max((len(row) for row in neighbours), default=0)
+    cell, gap = 1.3, 0.4  # inches: a picture, and the caption under it
+    left, top = (1.5 if row_labels is not None else 0.1), (0.6 if title else 0.3)
+    fig_w, fig_h = left + width * cell + 0.1, top + n * (cell + gap)
+    fig, axes = plt.subplots(n, width, figsize=(fig_w, fig_h), squeeze=False)
+    fig.subplots_adjust(left=left / fig_w, right=1 - 0.1 / fig_w, top=1 - top / fig_h, bottom=gap / fig_h,
+                        wspace=0.05, hspace=gap / cell)
+    for r in range(n):
+        pictures = [queries[r], *neighbours[r]]
+        texts = [query_captions[r] if query_captions is not None else "",
+                 *(captions[r] if captions is not None else [""] * len(neighbours[r]))]
+        for c, ax in enumerate(axes[r]):
             ax.set_xticks([])
             ax.set_yticks([])
-            label = row["label"] if isinstance(row["label"], str) else "no votes"
             for spine in ax.spines.values():
                 spine.set_visible(c == 0)
                 spine.set_linewidth(2)
-            ax.set_xlabel(label.replace(": ", ":\n"), fontsize=6, color=LABEL_COLORS.get(label, "black"),
-                          labelpad=1)
-        axes[r, 0].set_title("galaxy" if r == 0 else "", fontsize=8)
-    for c in range(1, k + 1):
+            if c < len(pictures):
+                if pictures[c] is not None:
+                    ax.imshow(thumbnail(pictures[c], size=size))
+                text, colour = _caption(texts[c])
+                ax.set_xlabel(text, fontsize=6, color=colour, labelpad=1)
+        if row_labels is not None:
+            text, colour = _caption(row_labels[r])
+            axes[r, 0].set_ylabel(text, rotation=0, ha="right", va="center", fontsize=7, color=colour)
+    axes[0, 0].set_title(query_title, fontsize=8)
+    for c in range(1, width):
         axes[0, c].set_title(f"neighbour {c}", fontsize=8)
-    fig.subplots_adjust(left=0.02, right=0.98, top=0.96, bottom=0.03, wspace=0.05, hspace=0.55)
+    if title:
+        fig.suptitle(title, fontsize=9)
     return fig
+
+
+def _caption(text) -> tuple[str, str]:
+    """A caption's text and colour: a label name in its palette colour, broken after its colon."""
+    text = "" if text is None or text is pd.NA or (isinstance(text, float) and np.isnan(text)) else str(text)
+    if text in LABEL_COLORS:
+        return text.replace(": ", ":\n"), LABEL_COLORS[text]
+    return text, "black"
 
 
 def show_photo(fig, quality: int = 85) -> None:

@@ -1,13 +1,8 @@
 """Similarity search over CNN codes: the galaxies whose codes are nearest a query's (cosine).
 
-Two engines, one answer format:
-
-* ``"exact"``: brute force on unit-normalised codes with blocked matrix products (BLAS). Exact,
-  no index to build; a query against a million 512-d codes is about 0.5 GFLOP, so it stays
-  interactive into the millions when the codes fit in memory (2 GB per million as float32).
-* ``"ann"``: pynndescent's NN-descent graph (the approximate index umap-learn is built on):
-  an index build of minutes, then far more queries per second; its recall against the exact
-  answer is measured in benchmarks/bench_similar.py.
+The ``similar`` command: a query (a GalaxyID of a feature set, or an image the run's network
+turns into a code) against a feature set, answered by :class:`helpers.neighbours.Index` (exact,
+or pynndescent's approximate index with ``engine="ann"``), and drawn by :func:`sheet`.
 
 Feature sets are a run's ``features.parquet`` or a ``featurize`` output folder.
 """
@@ -22,9 +17,8 @@ import numpy as np
 import pandas as pd
 
 from helpers.errors import DataError, ParameterError
+from helpers.neighbours import Index
 from helpers.schema import ID_COLUMN
-
-ENGINES = ("exact", "ann")
 
 
 def code_columns(frame: pd.DataFrame) -> list[str]:
@@ -74,73 +68,6 @@ def _ids_codes(frame: pd.DataFrame, path) -> tuple[np.ndarray, np.ndarray]:
     ids = ids.to_numpy(dtype=np.int64) if pd.api.types.is_integer_dtype(ids) else \
         ids.astype(str).to_numpy(dtype=object)
     return ids, codes
-
-
-def normalise(codes: np.ndarray) -> np.ndarray:
-    """Unit-length rows (cosine similarity becomes a dot product); all-zero rows stay zero.
-
-    >>> np.allclose(normalise(np.array([[3.0, 4.0], [0.0, 0.0]])), [[0.6, 0.8], [0.0, 0.0]])
-    True
-    """
-    codes = np.asarray(codes, dtype=np.float32)
-    norms = np.linalg.norm(codes, axis=1, keepdims=True)
-    return np.divide(codes, norms, out=np.zeros_like(codes), where=norms > 0)
-
-
-class Index:
-    """Nearest neighbours by cosine similarity over a fixed set of codes."""
-
-    def __init__(self, codes: np.ndarray, engine: str = "exact", *, seed: int = 0,
-                 n_jobs: int | None = None) -> None:
-        if engine not in ENGINES:
-            raise ParameterError(f"engine={engine!r}: use one of {ENGINES}")
-        self.engine = engine
-        self.db = normalise(codes)
-        if len(self.db) == 0:
-            raise DataError("the feature set is empty")
-        self._ann = None
-        if engine == "ann":
-            from pynndescent import NNDescent
-
-            self._ann = NNDescent(self.db, metric="dot", n_neighbors=30, random_state=seed,
-                                  n_jobs=n_jobs, low_memory=True, verbose=False)
-            self._ann.prepare()
-
-    def query(self, queries: np.ndarray, k: int = 12, *, block: int = 1024) -> tuple[np.ndarray, np.ndarray]:
-        """Rows of the ``k`` most similar codes for each query, and their cosine similarities.
-
-        Both arrays are ``(n_queries, k)``, most similar first.
-        """
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise ParameterError(f"k={k!r}: use a positive integer")
-        k = min(int(k), len(self.db))
-        q = normalise(np.atleast_2d(queries))
-        if q.shape[1] != self.db.shape[1]:
-            raise DataError(f"queries have {q.shape[1]} dimensions, the feature set {self.db.shape[1]}: "
-                            "codes from different networks or layers cannot be compared")
-        if self._ann is not None:
-            rows, dist = self._ann.query(q, k=k)
-            return rows.astype(np.int64), (1.0 - dist).astype(np.float32)
-        rows = np.empty((len(q), k), np.int64)
-        sims = np.empty((len(q), k), np.float32)
-        for s in range(0, len(q), block):
-            scores = q[s:s + block] @ self.db.T
-            part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-            top = np.take_along_axis(scores, part, axis=1)
-            order = np.lexsort((part, -top), axis=1)  # by similarity, ties by row: deterministic
-            rows[s:s + block] = np.take_along_axis(part, order, axis=1)
-            sims[s:s + block] = np.take_along_axis(top, order, axis=1)
-        return rows, sims
-
-
-def recall(found: np.ndarray, truth: np.ndarray) -> float:
-    """Share of the true k nearest neighbours that a search found (rows of equal width).
-
-    >>> recall(np.array([[1, 2, 3]]), np.array([[3, 2, 9]]))
-    0.6666666666666666
-    """
-    hits = sum(len(set(f) & set(t)) for f, t in zip(found.tolist(), truth.tolist(), strict=True))
-    return hits / truth.size
 
 
 def _find_image(gid: int, folders: list[Path]) -> Path | None:
@@ -207,20 +134,16 @@ def similar(query: str, *, features: str | Path, k: int = 12, run: str | Path | 
                                and not (Path(run_dir) / "model.json").is_file()):
             raise ParameterError("an image query needs the network that made the codes: pass --run "
                                  "RUN_DIR (a folder with model.json + model.safetensors)")
-        from helpers.model import extract_features
-        from helpers.survey import _model, decode, load_network
+        from helpers.images import read_cutout
+        from helpers.inference import extract_features
+        from helpers.survey import _model, load_network
 
         net, config = _model(load_network(run_dir, storage_options))
-        # the same cut as featurize: the same fraction of any image size as of the 424 px cutouts
-        pixels = decode(query, int(config["image_size"]), int(config.get("crop", 212)),
-                        fits_stretch=fits_stretch, storage_options=storage_options)
+        pixels = read_cutout(query, int(config["image_size"]), int(config.get("crop", 212)),
+                             fits_stretch=fits_stretch, storage_options=storage_options)
         q, exclude = extract_features(net, pixels[None], config), None
-    index = Index(codes, engine)
-    rows, sims = index.query(q, k + (exclude is not None))
+    rows, sims = Index(codes, engine).query(q, k, exclude=None if exclude is None else [exclude])
     rows, sims = rows[0], sims[0]
-    if exclude is not None:
-        keep = rows != exclude
-        rows, sims = rows[keep][:k], sims[keep][:k]
     table = pd.DataFrame({"rank": np.arange(1, len(rows) + 1), ID_COLUMN: ids[rows],
                           "similarity": sims.round(4)})
     carried = [c for c in frame.columns if c != ID_COLUMN and c not in code_columns(frame)]
@@ -237,32 +160,26 @@ def similar(query: str, *, features: str | Path, k: int = 12, run: str | Path | 
 
 
 def sheet(query_image: str | Path | None, table: pd.DataFrame, out: str | Path, title: str = "") -> Path:
-    """A picture sheet: the query (when its image is known) then the neighbours, with similarity."""
+    """A ``similar`` answer as a picture sheet file (PNG, or the format of ``out``'s suffix): the
+    query (an empty frame when its image is not known), then the neighbours captioned with
+    GalaxyID and similarity, drawn by :func:`helpers.plots.sheet`."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from helpers import plots
     from helpers.artifacts import write_atomic
-    from helpers.plots import thumbnail
 
     missing = [g for g, p in zip(table[ID_COLUMN], table.get("image_path", [""] * len(table)),
                                  strict=True) if not p]
     if missing:
         raise DataError(f"no image found for {len(missing)} neighbours (e.g. {missing[:3]}): pass "
                         "--images with the folder(s) holding <GalaxyID>.jpg")
-    cells = ([("query", query_image)] if query_image else []) + [
-        (f"#{r.rank} {getattr(r, ID_COLUMN)}\n{r.similarity:.4f}", r.image_path) for r in table.itertuples()]
-    cols = min(7, len(cells))
-    rows = -(-len(cells) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(1.6 * cols, 2.1 * rows), squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    for ax, (caption, path) in zip(axes.flat, cells, strict=False):
-        ax.imshow(thumbnail(path, size=96))
-        ax.set_title(caption, fontsize=7)
-    fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
+    captions = [f"{getattr(r, ID_COLUMN)}\n{r.similarity:.4f}" for r in table.itertuples()]
+    query_caption = str(query_image).replace("\\", "/").rsplit("/", 1)[-1] if query_image else "no image"
+    fig = plots.sheet([query_image], [table["image_path"].tolist()], captions=[captions],
+                      query_captions=[query_caption], title=title)
     out = Path(out)
     write_atomic(out, lambda p: fig.savefig(p, format=out.suffix.lstrip(".") or "png", dpi=90))
     plt.close(fig)

@@ -46,7 +46,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from helpers import store
+from helpers import images, store
 from helpers.artifacts import LOCK, folder_lock
 from helpers.errors import DataError, ParameterError, UserError
 from helpers.schema import ID_COLUMN
@@ -175,11 +175,11 @@ def plan_shards(files: Sequence, shard_size: int, ids: Sequence | None = None,
 
 def _model(network: Network):
     """The network, loaded once per process (keyed by the weights' SHA-256): the bytes are
-    written to a private temporary folder and read back by :func:`helpers.model.load_model`,
+    written to a private temporary folder and read back by :func:`helpers.network.load_model`,
     which checks them again."""
     import tempfile
 
-    from helpers.model import load_model
+    from helpers.network import load_model
 
     if network.sha256 not in _MODELS:
         _MODELS.clear()
@@ -188,46 +188,6 @@ def _model(network: Network):
             (Path(tmp) / "model.safetensors").write_bytes(network.weights)
             _MODELS[network.sha256] = load_model(tmp)
     return _MODELS[network.sha256]
-
-
-def decode(path: str | Path, size: int, crop: int = 212, *, fits_stretch: str = "asinh",
-           storage_options: dict | None = None) -> np.ndarray:
-    """An image as the network saw its training cutouts: the central crop, resized to ``size``.
-
-    ``path`` is a local path or a URL, of a JPEG, PNG or FITS cutout (FITS by the rule of
-    :mod:`helpers.cutouts`, ``fits_stretch`` its stretch). Kaggle cutouts are 424 px and the
-    run's ``crop`` is in their pixels; an image of another size (another survey, another
-    generator) is cropped to the same *fraction* of its side (``crop / 424``), so the galaxy
-    fills the input as it did in training.
-
-    >>> import tempfile, pathlib
-    >>> from PIL import Image
-    >>> f = pathlib.Path(tempfile.mkdtemp()) / "7.png"
-    >>> Image.new("RGB", (128, 128)).save(f)
-    >>> decode(f, 32).shape
-    (32, 32, 3)
-    """
-    name = str(path)
-    try:
-        raw = store.read_bytes(path, storage_options)
-    except FileNotFoundError:
-        raise DataError(f"{name}: image not found - the file does not exist") from None
-    except IsADirectoryError:
-        raise DataError(f"{name}: image cannot be read - it is a folder") from None
-    return decode_raw(name, raw, size, crop, fits_stretch=fits_stretch)
-
-
-def decode_raw(name: str, raw: bytes, size: int, crop: int = 212, *,
-               fits_stretch: str = "asinh") -> np.ndarray:
-    """:func:`decode` of a file's bytes already read (``name`` for messages and the FITS test)."""
-    from helpers import cutouts
-    from helpers.imagecache import center_crop_resize
-    from helpers.schema import IMAGE_SIZE
-
-    image = cutouts.decode_bytes(name, raw, fits_stretch)  # raises DataError naming the file
-    side = min(image.shape[:2])
-    pixels = crop if side == IMAGE_SIZE else max(1, round(side * crop / IMAGE_SIZE))
-    return center_crop_resize(image, size, min(pixels, side))
 
 
 def _fetch(files: Sequence[str], storage_options: dict | None) -> dict:
@@ -250,7 +210,7 @@ def _fetch(files: Sequence[str], storage_options: dict | None) -> dict:
 
 def _table(shard: Shard, keep: list[int], codes: np.ndarray) -> pd.DataFrame:
     """A shard's table: GalaxyID, the manifest's other columns, then the codes (f000 ...)."""
-    from helpers.model import features_frame
+    from helpers.inference import features_frame
 
     ids = [shard.galaxy_ids[i] for i in keep]
     if shard.ids and not all(isinstance(i, int | np.integer) for i in shard.ids):
@@ -280,7 +240,7 @@ def featurize_shard(network: Network, shard: Shard, out_dir: str, *, layer: str 
     """
     import torch
 
-    from helpers.model import extract_features
+    from helpers.inference import extract_features
 
     if threads:
         torch.set_num_threads(threads)
@@ -288,7 +248,7 @@ def featurize_shard(network: Network, shard: Shard, out_dir: str, *, layer: str 
     net, config = _model(network)
     out = store.place(out_dir, storage_options)
     size, crop = int(config["image_size"]), int(config.get("crop", 212))
-    images, keep, bad = [], [], []
+    pixels, keep, bad = [], [], []
     fetched = _fetch(shard.files, storage_options)
     for i, file in enumerate(shard.files):
         try:
@@ -297,9 +257,9 @@ def featurize_shard(network: Network, shard: Shard, out_dir: str, *, layer: str 
                 raise DataError(f"{file}: image not found - the file does not exist")
             if isinstance(raw, BaseException):
                 raise raw
-            images.append(decode(file, size, crop, fits_stretch=fits_stretch,
-                                 storage_options=storage_options) if raw is None else
-                          decode_raw(file, raw, size, crop, fits_stretch=fits_stretch))
+            picture = (images.read(file, fits_stretch=fits_stretch, storage_options=storage_options)
+                       if raw is None else images.decode(file, raw, fits_stretch=fits_stretch))
+            pixels.append(images.cutout(picture, size, crop))
             keep.append(i)
         except (UserError, ValueError, FileNotFoundError, IsADirectoryError) as exc:
             bad.append((shard.galaxy_ids[i], file, str(exc).splitlines()[0]))
@@ -308,8 +268,8 @@ def featurize_shard(network: Network, shard: Shard, out_dir: str, *, layer: str 
                 raise
             bad.append((shard.galaxy_ids[i], file, str(exc).splitlines()[0]))
     width = int(config.get("n_features", 512)) if layer == "body" else 512
-    if images:
-        codes = extract_features(net, np.stack(images), config, layer=layer, bs=batch_size)
+    if pixels:
+        codes = extract_features(net, np.stack(pixels), config, layer=layer, bs=batch_size)
     else:
         codes = np.zeros((0, width), np.float32)
     bad_table = pd.DataFrame(bad, columns=BAD_COLUMNS)
