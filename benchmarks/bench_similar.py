@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 from bench_tsne import load_codes  # same folder: the shared way to grow the demo codes
 
-from helpers.similar import Index, recall
+from helpers.neighbours import Index, recall
 
 
 def best_of(rounds: int, fn) -> tuple[float, object]:

@@ -126,7 +126,9 @@ plt.show()
 # %%
 neighbours = features.nearest_neighbours(codes, k=5)
 queries = features.pick_queries(galaxies, per_label=1, seed=seed)
-fig = plots.neighbour_sheet(galaxies, neighbours, queries)
+pictures, names = galaxies["image_path"].to_numpy(), galaxies["label"].fillna("no votes").to_numpy()
+fig = plots.sheet(pictures[queries], pictures[neighbours[queries]], query_captions=names[queries],
+                  captions=names[neighbours[queries]], query_title="galaxy")
 plots.show_photo(fig)
 
 # %% [markdown]

@@ -43,6 +43,7 @@ from helpers import (
     plots,
     progress,
     reduce,
+    similar,
     store,
     study,
     survey,
@@ -50,7 +51,6 @@ from helpers import (
 from helpers.dataset import read_solutions
 from helpers.labels import assign_labels
 from helpers.schema import ID_COLUMN, TEST_IMAGES, TRAIN_IMAGES, TRUTH_FILE
-from helpers.similar import Index, code_columns
 from helpers.synth import write_mock
 
 # %% tags=["parameters"]
@@ -115,7 +115,7 @@ summary = survey.featurize(run_path, images_in, run_path / "new_codes", schedule
                            workers=workers, shard_size=shard_size, overwrite=True, progress=progress.say,
                            id_column=id_column, path_column=path_column, fits_stretch=fits_stretch)
 new = survey.read_codes(run_path / "new_codes")
-new_codes = new[code_columns(new)].to_numpy(np.float32)  # beside them: the manifest's columns
+new_codes = new[similar.code_columns(new)].to_numpy(np.float32)  # beside them: the manifest's columns
 print(f"{len(new)} new codes from {summary['shards']} shards on {summary['workers']} worker(s); "
       f"{summary['bad']} unreadable")
 
@@ -168,7 +168,7 @@ result = pd.DataFrame({ID_COLUMN: new[ID_COLUMN], "tsne2_1": new_tsne[:, 0], "ts
                        "predicted": votes["predicted"], "vote": votes["vote"],
                        "nearest": galaxies[ID_COLUMN].to_numpy()[votes["nearest"]]})
 scores = {}
-for column in new.columns.difference([ID_COLUMN, *code_columns(new)], sort=False):
+for column in new.columns.difference([ID_COLUMN, *similar.code_columns(new)], sort=False):
     result[column] = new[column].to_numpy()  # the manifest's columns (ra, dec, ...) travel with the codes
 if heldback is not None:  # the held-back mock's votes and truth, keyed by its GalaxyID (mock_id)
     vote_labels = assign_labels(read_solutions(heldback))[[ID_COLUMN, "label"]]
@@ -181,7 +181,7 @@ if heldback is not None:  # the held-back mock's votes and truth, keyed by its G
               "vote_labels_vs_truth": evaluate.accuracy(result["label"], result["true_label"], seed=seed),
               "majority": evaluate.accuracy(np.full(len(result), most_common, dtype=object),
                                             result["true_label"], seed=seed)}
-artifacts.write_parquet(result, run_path / "new_galaxies.parquet")
+_ = artifacts.write_parquet(result, run_path / "new_galaxies.parquet")
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -225,20 +225,10 @@ def new_picture(i: int):
     source = listed["source"].iloc[int(np.flatnonzero(listed["id"] == result[ID_COLUMN].iloc[i])[0])]
     return cutouts.decode_bytes(source, store.read_bytes(source), fits_stretch)
 
-rows, sims = Index(codes).query(new_codes[examples], k=similar_k)
-fig, axes = plt.subplots(len(examples), similar_k + 1, figsize=(1.25 * (similar_k + 1) + 1.5,
-                                                                  1.35 * len(examples)), squeeze=False)
-for r, (i, neighbours, sim) in enumerate(zip(examples, rows, sims, strict=True)):
-    pictures = [new_picture(i), *[galaxies["image_path"].iloc[j] for j in neighbours]]
-    captions = ["new", *[f"{s:.3f}" for s in sim]]
-    for ax, picture, caption in zip(axes[r], pictures, captions, strict=True):
-        ax.imshow(plots.thumbnail(picture, size=72))
-        ax.set_xticks([])
-        ax.set_yticks([])
-        ax.set_xlabel(caption, fontsize=7, labelpad=1)
-    axes[r, 0].set_ylabel(result["predicted"].iloc[i].replace(": ", ":\n"), rotation=0, ha="right",
-                          va="center", fontsize=7)
-fig.subplots_adjust(left=0.16, wspace=0.05, hspace=0.3)
+rows, sims = similar.Index(codes).query(new_codes[examples], k=similar_k)
+fig = plots.sheet([new_picture(i) for i in examples], galaxies["image_path"].to_numpy()[rows],
+                  captions=[[f"{s:.3f}" for s in sim] for sim in sims], query_title="new galaxy",
+                  row_labels=result["predicted"].iloc[examples].tolist(), size=72)
 plots.show_photo(fig)
 
 # %%

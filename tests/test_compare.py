@@ -60,6 +60,19 @@ def test_probes_read_separable_labels_and_fail_on_noise():
     assert noise["accuracy"] < 0.55 and noise["balanced"] < 0.55  # chance is 1/3
 
 
+def test_knn_probes_are_the_engines_vote_on_each_fold():
+    from helpers.neighbours import classify
+
+    x, y = separable(n_per=12, seed=3)
+    x[:, :3] = 0  # no signal left: many ties, broken towards the nearer galaxy
+    pred = K.knn_predict(x, y, k=4, folds=3, seed=0)
+    for train, test in K._folds(y, 3, 0).split(x, y):
+        np.testing.assert_array_equal(pred[test], classify(x[train], y[train], x[test], k=4)["predicted"])
+    out = K.knn_fit_predict(x[:24], y[:24], x[24:], k=4)
+    np.testing.assert_array_equal(out, classify(x[:24], y[:24], x[24:], k=4)["predicted"])
+    assert pred.dtype == y.dtype
+
+
 def test_probes_need_two_galaxies_per_label():
     x, y = separable(n_per=5)
     y = y.copy()

@@ -80,3 +80,15 @@ def test_neighbours_and_agreement():
     assert shuffled["agreement"] < 0.6
     with pytest.raises(ParameterError, match="k=60"):
         features.nearest_neighbours(codes, k=60)
+
+
+def test_neighbours_leave_out_only_the_galaxy_itself_and_agree_with_a_full_sort():
+    from helpers.neighbours import normalise
+
+    codes = np.random.default_rng(1).normal(size=(40, 6)).astype(np.float32)
+    codes[9] = 2 * codes[4]  # a duplicate in direction is still a neighbour, the nearest one
+    neighbours = features.nearest_neighbours(codes, k=3)
+    full = normalise(codes) @ normalise(codes).T
+    np.fill_diagonal(full, -np.inf)
+    np.testing.assert_array_equal(neighbours, np.argsort(-full, axis=1, kind="stable")[:, :3])
+    assert neighbours[4, 0] == 9 and neighbours[9, 0] == 4

@@ -1,4 +1,5 @@
-"""Figures of galaxy pictures are shown as JPEG: light, deterministic, and the figure is closed."""
+"""Figures of galaxy pictures: the sheet of queries and neighbours, and JPEG display (light,
+deterministic, the figure closed)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import io
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pytest
 from PIL import Image
 
 from helpers import plots
@@ -37,3 +39,24 @@ def test_show_photo_displays_a_jpeg_smaller_than_the_png_and_closes_the_figure(m
     assert len(image.data) < len(png.getvalue()) / 2
     plots.show_photo(noisy_sheet())
     assert shown[1].data == image.data  # the same figure gives the same bytes
+
+
+def test_sheet_draws_one_row_per_query_with_captions_and_the_label_palette():
+    pictures = np.random.default_rng(0).integers(0, 255, (5, 40, 40, 3), dtype=np.uint8)
+    fig = plots.sheet([pictures[0], None], [pictures[1:4], pictures[2:4]],
+                      captions=[["disk: spiral", "0.99", "star or artifact"], ["a", "b"]],
+                      query_captions=["query one", float("nan")], row_labels=["disk: no spiral", "other"],
+                      query_title="new galaxy", title="neighbours")
+    axes = np.array(fig.axes).reshape(2, 4)
+    assert [ax.get_title() for ax in axes[0]] == ["new galaxy", "neighbour 1", "neighbour 2", "neighbour 3"]
+    assert axes[0, 1].get_xlabel() == "disk:\nspiral"
+    assert axes[0, 1].xaxis.label.get_color() == plots.LABEL_COLORS["disk: spiral"]
+    assert axes[0, 2].get_xlabel() == "0.99" and axes[0, 0].get_xlabel() == "query one"
+    assert axes[1, 0].get_xlabel() == "" and not axes[1, 0].images  # no query picture: an empty frame
+    assert len(axes[0, 3].images) == 1 and not axes[1, 3].images  # a shorter row leaves cells empty
+    assert axes[0, 0].yaxis.label.get_color() == plots.LABEL_COLORS["disk: no spiral"]
+    assert axes[0, 0].spines["left"].get_visible() and not axes[0, 1].spines["left"].get_visible()
+    assert fig._suptitle.get_text() == "neighbours"
+    plt.close(fig)
+    with pytest.raises(ValueError, match="2 queries but 1 rows"):
+        plots.sheet([pictures[0], pictures[1]], [pictures[2:4]])

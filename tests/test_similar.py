@@ -1,4 +1,4 @@
-"""Similarity search: exact engine against a plain reference, the approximate one by recall, the CLI."""
+"""The ``similar`` command: a GalaxyID or image query against a feature set, and its picture sheet."""
 
 from __future__ import annotations
 
@@ -6,43 +6,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import cli
+from helpers import cli, neighbours
 from helpers import similar as S
-from helpers.errors import DataError, ParameterError
+from helpers.errors import DataError
 
 
 def codes(n=500, d=32, seed=0):
     return np.random.default_rng(seed).normal(size=(n, d)).astype(np.float32)
 
 
-def test_exact_engine_matches_a_full_sort_of_cosine_similarity():
-    db, q = codes(), codes(20, seed=1)
-    rows, sims = S.Index(db).query(q, k=7, block=6)  # several blocks
-    full = S.normalise(q) @ S.normalise(db).T
-    expected = np.argsort(-full, axis=1, kind="stable")[:, :7]
-    np.testing.assert_array_equal(rows, expected)
-    np.testing.assert_allclose(sims, np.take_along_axis(full, expected, axis=1), rtol=1e-5)
-    assert (np.diff(sims, axis=1) <= 1e-7).all()  # most similar first
-
-
-@pytest.mark.slow
-def test_approximate_engine_has_high_recall():
-    db = codes(3000, 32)
-    q = db[:50] + 0.05 * codes(50, 32, seed=2)
-    exact, _ = S.Index(db).query(q, k=10)
-    approx, sims = S.Index(db, "ann", seed=0).query(q, k=10)
-    assert S.recall(approx, exact) > 0.9
-    assert sims.shape == (50, 10) and np.all(sims <= 1.0001)
-
-
-def test_bad_queries_are_refused():
-    index = S.Index(codes())
-    with pytest.raises(ParameterError, match="k=0"):
-        index.query(codes(1), k=0)
-    with pytest.raises(DataError, match="dimensions"):
-        index.query(codes(1, d=8))
-    with pytest.raises(ParameterError, match="engine"):
-        S.Index(codes(), "faiss")
+def test_the_search_is_the_one_engine():
+    assert S.Index is neighbours.Index  # helpers.neighbours, tested in test_neighbours.py
 
 
 @pytest.fixture()
@@ -79,3 +53,20 @@ def test_cli_prints_the_table_and_explains_what_an_image_query_needs(feature_set
     assert cli.main(["similar", "1000", "--features", str(feature_set), "--sheet",
                      str(tmp_path / "s.png")]) == 1
     assert "--images" in capsys.readouterr().err
+
+
+def test_sheet_draws_the_query_and_its_neighbours_into_a_png(feature_set, tmp_path):
+    from PIL import Image
+
+    images = tmp_path / "images"
+    images.mkdir()
+    for gid in range(1000, 1060):
+        Image.new("RGB", (64, 64), (gid % 255, 40, 90)).save(images / f"{gid}.jpg")
+    table = S.similar("1000", features=feature_set, k=4, images=[images])
+    out = S.sheet(images / "1000.jpg", table, tmp_path / "sheet.png", title="most similar to 1000")
+    with Image.open(out) as picture:
+        assert picture.format == "PNG" and picture.width > 2 * picture.height  # one row of 5
+    assert S.sheet(None, table, tmp_path / "no_query.png").is_file()  # an empty query frame
+    assert cli.main(["similar", "1000", "-k", "3", "--features", str(feature_set), "--images",
+                     str(images), "--sheet", str(tmp_path / "cli.png")]) == 0
+    assert (tmp_path / "cli.png").is_file()

@@ -114,15 +114,18 @@ def _folds(y: np.ndarray, folds: int, seed: int):
 
 
 def knn_predict(x: np.ndarray, y: np.ndarray, *, k: int = 10, folds: int = 5, seed: int = 42) -> np.ndarray:
-    """Cross-validated k-nearest-neighbour prediction (cosine distance) of each galaxy's label.
+    """Cross-validated k-nearest-neighbour prediction (cosine similarity) of each galaxy's label.
 
-    Each galaxy is predicted from the k nearest galaxies of the *other* folds.
+    Each galaxy is predicted by a vote of the k nearest galaxies of the *other* folds
+    (:func:`helpers.neighbours.classify`; a tie goes to the label of the nearer galaxy).
     """
-    from sklearn.model_selection import cross_val_predict
-    from sklearn.neighbors import KNeighborsClassifier
+    from helpers.neighbours import classify
 
-    model = KNeighborsClassifier(n_neighbors=k, metric="cosine")
-    return cross_val_predict(model, x, y, cv=_folds(y, folds, seed))
+    y = np.asarray(y)
+    pred = np.empty(len(y), dtype=y.dtype)
+    for train, test in _folds(y, folds, seed).split(x, y):
+        pred[test] = classify(x[train], y[train], x[test], k=k)["predicted"].to_numpy()
+    return pred
 
 
 def probe_predict(x: np.ndarray, y: np.ndarray, *, folds: int = 5, seed: int = 42,
@@ -146,15 +149,14 @@ def knn_fit_predict(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray
                     k: int = 10) -> np.ndarray:
     """Label of each test galaxy by a vote of its ``k`` nearest training galaxies (cosine).
 
-    The out-of-sample k-NN probe: fitted on galaxies the network trained on, scored on the others.
+    The out-of-sample k-NN probe: fitted on galaxies the network trained on, scored on the
+    others (:func:`helpers.neighbours.classify`; a tie goes to the label of the nearer galaxy).
     """
-    from sklearn.neighbors import KNeighborsClassifier
-
+    from helpers.neighbours import classify
     from helpers.progress import step
 
     with step(f"k-NN probe ({len(x_train):,} training, {len(x_test):,} test galaxies)"):
-        return KNeighborsClassifier(n_neighbors=min(k, len(x_train)), metric="cosine").fit(
-            x_train, y_train).predict(x_test)
+        return classify(x_train, y_train, x_test, k=k)["predicted"].to_numpy()
 
 
 def _linear_probe(n_rows: int, n_cols: int, seed: int, n_components: int = 50):

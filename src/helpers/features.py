@@ -71,20 +71,20 @@ def pca_2d(codes: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 
 def nearest_neighbours(codes: np.ndarray, k: int = 5) -> np.ndarray:
-    """Indices of each row's ``k`` nearest other rows by cosine distance, closest first.
+    """Indices of each row's ``k`` nearest other rows by cosine similarity, closest first.
+
+    The search is :class:`helpers.neighbours.Index` with each row left out of its own answer
+    (an exact duplicate of a row is still its neighbour); equal similarities go by row.
 
     >>> nearest_neighbours(np.array([[1.0, 0], [0.9, 0.1], [0, 1.0]]), k=1).ravel().tolist()
     [1, 0, 1]
     """
-    from sklearn.neighbors import NearestNeighbors
+    from helpers.neighbours import Index
 
     if not 1 <= k < len(codes):
         raise ParameterError(f"k={k}: needs 1 <= k < number of galaxies ({len(codes)})")
-    index = NearestNeighbors(n_neighbors=k + 1, metric="cosine", algorithm="brute").fit(codes)
-    _, idx = index.kneighbors(codes)
-    # drop each row itself (normally the first column; exact duplicates may come in any order)
-    own = np.arange(len(codes))[:, None]
-    return np.array([row[row != i][:k] for row, i in zip(idx, own.ravel(), strict=True)])
+    rows, _ = Index(codes).query(codes, k, exclude=np.arange(len(codes)))
+    return rows
 
 
 def neighbour_label_agreement(neighbours: np.ndarray, labels: pd.Series) -> dict:
@@ -112,7 +112,8 @@ def neighbour_label_agreement(neighbours: np.ndarray, labels: pd.Series) -> dict
 def agreement_per_galaxy(codes: np.ndarray, labels: pd.Series, query: np.ndarray,
                          reference: np.ndarray, k: int = 5) -> np.ndarray:
     """For each labelled galaxy of ``query`` (a boolean mask), the share of its ``k`` nearest
-    galaxies of ``reference`` (cosine distance, itself excluded) that carry its label.
+    labelled galaxies of ``reference`` (cosine similarity, :class:`helpers.neighbours.Index`;
+    itself excluded) that carry its label.
 
     Scoring galaxies the network never trained on against neighbours among the ones it did
     (``query=unseen, reference=train``) is the out-of-sample form of chapter 3's agreement.
@@ -123,19 +124,17 @@ def agreement_per_galaxy(codes: np.ndarray, labels: pd.Series, query: np.ndarray
     >>> agreement_per_galaxy(codes, labels, np.array([1, 0, 1, 0], bool), np.array([0, 1, 0, 1], bool), k=1)
     array([1., 1.])
     """
-    from sklearn.neighbors import NearestNeighbors
+    from helpers.neighbours import Index
 
     lab = labels.to_numpy(dtype=object)
     query = np.flatnonzero(np.asarray(query) & pd.notna(lab))
     ref = np.flatnonzero(np.asarray(reference) & pd.notna(lab))
     if not 1 <= k < len(ref):
         raise ParameterError(f"k={k}: needs 1 <= k < number of reference galaxies ({len(ref)})")
-    index = NearestNeighbors(n_neighbors=k + 1, metric="cosine", algorithm="brute").fit(codes[ref])
-    _, idx = index.kneighbors(codes[query])
-    neighbours = ref[idx]
-    own = neighbours == query[:, None]  # a query galaxy that is also a reference one
-    keep = np.array([row[~mask][:k] for row, mask in zip(neighbours, own, strict=True)])
-    return (lab[keep] == lab[query][:, None]).mean(axis=1)
+    position = np.full(len(lab), -1)
+    position[ref] = np.arange(len(ref))  # a query galaxy that is also a reference one: left out
+    rows, _ = Index(codes[ref]).query(codes[query], k, exclude=position[query])
+    return (lab[ref[rows]] == lab[query][:, None]).mean(axis=1)
 
 
 def label_chance(labels: pd.Series) -> float:

@@ -259,8 +259,8 @@ def sheet(queries: Sequence, neighbours: Sequence[Sequence], *, captions: Sequen
     >>> queries = [0, 2]
     >>> fig = sheet(pictures[queries], pictures[neighbours[queries]], query_captions=names[queries],
     ...             captions=names[neighbours[queries]], query_title="galaxy")
-    >>> fig.axes[1].get_xlabel(), fig.axes[1].xaxis.label.get_color()
-    ('disk:\nspiral', '#08519c')
+    >>> fig.axes[1].get_xlabel().splitlines(), fig.axes[1].xaxis.label.get_color()
+    (['disk:', 'spiral'], '#08519c')
     >>> plt.close(fig)
     """
     n = len(queries)
