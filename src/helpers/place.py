@@ -12,9 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from helpers import reduce as R
+from helpers import neighbours, reduce
 from helpers.errors import DataError
-from helpers.similar import Index
 
 
 class StudyMaps:
@@ -29,14 +28,14 @@ class StudyMaps:
         if len(codes) != len(embeddings):
             raise DataError(f"{len(codes)} codes but {len(embeddings)} rows in embeddings.parquet: "
                             "rerun chapter 4 on this run")
-        self.pca = R.pca_model(codes, pca_input, seed)
+        self.pca = reduce.pca_model(codes, pca_input, seed)
         self.x = self.pca.transform(codes).astype(np.float64)
-        self.tsne2 = R.coordinates(embeddings, "tsne2").astype(np.float64)
+        self.tsne2 = reduce.coordinates(embeddings, "tsne2").astype(np.float64)
         usable = min(float(perplexity), (len(codes) - 1) / 3)
         affinities = PerplexityBasedNN(self.x, perplexity=usable, method="exact",
-                                       n_jobs=n_jobs or R._threads(), random_state=seed)
+                                       n_jobs=n_jobs or reduce._threads(), random_state=seed)
         self._tsne = TSNEEmbedding(self.tsne2, affinities, negative_gradient_method="fft",
-                                   n_jobs=n_jobs or R._threads(), random_state=seed)
+                                   n_jobs=n_jobs or reduce._threads(), random_state=seed)
         self._umap_args = {"n_neighbors": umap_neighbors, "min_dist": umap_min_dist, "seed": seed}
         self._umap = None
 
@@ -47,7 +46,7 @@ class StudyMaps:
     def umap(self, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(study_xy, new_xy)``: the refitted 2-D UMAP map and the new galaxies placed on it."""
         if self._umap is None:
-            self._umap = R.umap_model(self.x, 2, **self._umap_args)
+            self._umap = reduce.umap_model(self.x, 2, **self._umap_args)
         return (self._umap.embedding_.astype(np.float32),
                 self._umap.transform(self._input(codes)).astype(np.float32))
 
@@ -66,17 +65,9 @@ def predict_labels(study_codes: np.ndarray, study_labels: pd.Series, codes: np.n
     ``study_codes``, of the most similar labelled galaxy). Ties go to the label of the nearer
     galaxy.
     """
-    labelled = R.labelled_rows(study_labels)
+    labelled = reduce.labelled_rows(study_labels)
     if not labelled.any():
         raise DataError("the study has no labelled galaxies to predict from")
-    rows_of = np.flatnonzero(labelled)
-    names = study_labels.to_numpy()[labelled]
-    rows, _ = Index(study_codes[labelled]).query(codes, k=k)
-    predicted, vote = [], []
-    for r in rows:
-        votes = pd.Series(names[r]).value_counts(sort=False)
-        top = votes.max()
-        winner = next(n for n in names[r] if votes[n] == top)  # nearest of the tied labels
-        predicted.append(winner)
-        vote.append(top / len(r))
-    return pd.DataFrame({"predicted": predicted, "vote": vote, "nearest": rows_of[rows[:, 0]]})
+    found = neighbours.classify(study_codes[labelled], study_labels.to_numpy()[labelled], codes, k=k)
+    found["nearest"] = np.flatnonzero(labelled)[found["nearest"].to_numpy()]
+    return found
