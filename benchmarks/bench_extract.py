@@ -1,4 +1,4 @@
-"""Benchmark of the CNN-code extraction (helpers.model.extract_features), in one process.
+"""Benchmark of the CNN-code extraction (helpers.inference.extract_features), in one process.
 
 On the mock Galaxy Zoo (``--data-dir``, generated with ``--n`` galaxies and seed 42 when it is
 missing) at the study's image size (``--size``, default 64 px from a 212 px centre crop):
@@ -36,8 +36,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from helpers import model as M
-from helpers import paths
+from helpers import inference, network, paths
 from helpers.dataset import load_dataset
 from helpers.imagecache import load_image_array
 from helpers.synth import write_mock
@@ -118,7 +117,7 @@ def _measure(frame, size: int, crop: int, arch: str, bs: int, rounds: int, seed_
         warm.append(time.perf_counter() - t0)
     warm_load = min(warm)  # the memory map (a) reads from, as chapter 3 does
 
-    net = M.build_model(arch, "linear", seed=0).eval()
+    net = network.build_model(arch, "linear", seed=0).eval()
     flat = np.asarray(images[: min(n, 512)], dtype=np.float64) / 255
     mean, std = flat.mean((0, 1, 2)).tolist(), flat.std((0, 1, 2)).tolist()
     config = {"mean": mean, "std": std, "image_size": size}
@@ -138,10 +137,10 @@ def _measure(frame, size: int, crop: int, arch: str, bs: int, rounds: int, seed_
 
     def ours() -> float:
         t = time.perf_counter()
-        codes["ours"] = M.extract_features(net, images, config, bs=bs)
+        codes["ours"] = inference.extract_features(net, images, config, bs=bs)
         return time.perf_counter() - t
 
-    M.extract_features(net, images[:bs], config, bs=bs)  # warm-up
+    inference.extract_features(net, images[:bs], config, bs=bs)  # warm-up
     pure_t, ours_t = [], []
     for _ in range(rounds):
         ours_t.append(ours())
@@ -201,7 +200,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=2000, help="galaxies of the mock when generated")
     ap.add_argument("--size", type=int, default=64)
     ap.add_argument("--crop", type=int, default=212)
-    ap.add_argument("--arch", default="resnet34", choices=list(M.ARCHS))
+    ap.add_argument("--arch", default="resnet34", choices=list(network.ARCHS))
     ap.add_argument("--bs", type=int, default=256)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seed-subset", type=int, default=100)

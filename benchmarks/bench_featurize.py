@@ -84,7 +84,7 @@ def main() -> None:
             t0 = time.perf_counter()
             with survey.local_cluster(workers, cores // workers) as cluster:
                 address = cluster.scheduler_address
-                cluster.get_client().run(lambda: __import__("helpers.model"))  # every worker imports
+                cluster.get_client().run(lambda: __import__("helpers.inference"))  # every worker imports
                 for w in range(workers):  # and loads the network (one tiny shard per worker)
                     survey.featurize(run, warm, tmp / f"warm{workers}-{w}", scheduler=address,
                                      threads=cores // workers, shard_size=8 // workers, progress=None)

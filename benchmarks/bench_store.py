@@ -82,11 +82,11 @@ def main() -> None:
             run = args.run or (paths.PROCESSED / "demo" if (paths.PROCESSED / "demo" / "model.json")
                                .exists() else None)
             if run is None:
-                from helpers import model as M
+                from helpers import network
 
                 run = tmp / "run"
-                M.save_model(M.build_model("resnet34", "tree", seed=0), run,
-                             {"image_size": 64, "crop": 212, "mean": [0.1] * 3, "std": [0.2] * 3})
+                network.save_model(network.build_model("resnet34", "tree", seed=0), run,
+                                   {"image_size": 64, "crop": 212, "mean": [0.1] * 3, "std": [0.2] * 3})
             make_images(tmp / "images", args.n)
             fs.put(str(tmp / "images") + "/", "bench/images/", recursive=True)
             threads = len(os.sched_getaffinity(0))

@@ -1,9 +1,9 @@
-"""Benchmark of training throughput (helpers.model), in one process.
+"""Benchmark of training throughput (helpers.training), in one process.
 
 On the mock Galaxy Zoo (``--data-dir``, generated with ``--n`` galaxies and seed 42 when it is
 missing) at ``--size`` px:
 
-(1) fastai: :func:`helpers.model.build_learner` + ``fit`` over :func:`make_dataloaders`
+(1) fastai: :func:`helpers.training.build_learner` + ``fit`` over :func:`make_dataloaders`
     (in-memory ``uint8`` images, chapter 2's augmentation - ``--augment``, default
     ``nuisances``: flips, rotations and the randomised nuisances of :mod:`helpers.augment` -
     and normalisation as batch transforms, MSE loss, fastai Adam, channels-last as chapter 2
@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from fastai.callback.core import Callback, CancelFitException
 
-from helpers import model as M
+from helpers import network, training
 from helpers.dataset import load_dataset
 from helpers.imagecache import load_image_array
 from helpers.schema import COLUMNS
@@ -61,8 +61,8 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=2000)
     ap.add_argument("--size", type=int, default=64)
     ap.add_argument("--crop", type=int, default=212)
-    ap.add_argument("--arch", default="resnet34", choices=list(M.ARCHS))
-    ap.add_argument("--head", default="tree", choices=list(M.HEADS))
+    ap.add_argument("--arch", default="resnet34", choices=list(network.ARCHS))
+    ap.add_argument("--head", default="tree", choices=list(network.HEADS))
     ap.add_argument("--bs", type=int, default=64)
     ap.add_argument("--batches", type=int, default=8)
     ap.add_argument("--warmup", type=int, default=2)
@@ -77,16 +77,16 @@ def main() -> None:
     frame, _ = load_dataset(ensure_data(args.data_dir, args.n))
     images = load_image_array(frame["image_path"], size=args.size, crop=args.crop)
     targets = frame[COLUMNS].to_numpy(np.float32)
-    dls = M.make_dataloaders(images, targets, bs=args.bs, seed=42, augment=args.augment)
+    dls = training.make_dataloaders(images, targets, bs=args.bs, seed=42, augment=args.augment)
     channels_last = not args.contiguous
-    learn = M.build_learner(dls, arch=args.arch, head=args.head, seed=42, lr=1e-3,
-                            channels_last=channels_last)
+    learn = training.build_learner(dls, arch=args.arch, head=args.head, seed=42, lr=1e-3,
+                                   channels_last=channels_last)
     n_steps = args.warmup + args.batches
     if len(dls.train) < n_steps:
         raise SystemExit(f"only {len(dls.train)} training batches: lower --batches/--warmup")
 
     # the same net for the pure loop, on normalised float tensors already in memory
-    net = M.build_model(args.arch, args.head, seed=42).train()
+    net = network.build_model(args.arch, args.head, seed=42).train()
     opt = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=0.01)
     rows = dls.split.train[: n_steps * args.bs]
     info = dls.gc_info

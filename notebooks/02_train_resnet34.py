@@ -36,7 +36,7 @@ import pandas as pd
 from IPython.display import display
 
 import helpers.augment
-from helpers import artifacts, evaluate, model, paths, study
+from helpers import artifacts, evaluate, inference, metrics, network, paths, study, training
 from helpers.imagecache import load_image_array
 from helpers.schema import COLUMNS, ID_COLUMN, TRAIN_IMAGES
 
@@ -76,7 +76,7 @@ data_path, run_path, source = study.open_chapter(data_dir, run_dir, seed=seed,
 
 # %%
 if pretrained:
-    model.check_pretrained(arch)  # fails at once, saying where the weights file must go
+    network.check_pretrained(arch)  # fails at once, saying where the weights file must go
 table = artifacts.read_aligned(run_path / "labels.parquet", None, "01_labels")
 every_id = table[ID_COLUMN].to_numpy()
 if n_train is not None and n_train < len(table):
@@ -84,8 +84,8 @@ if n_train is not None and n_train < len(table):
 ids = table[ID_COLUMN].to_numpy()
 targets = table[COLUMNS].to_numpy(dtype=np.float32)
 images = load_image_array([data_path / TRAIN_IMAGES / f"{i}.jpg" for i in ids], size=image_size, crop=crop)
-dls = model.make_dataloaders(images, targets, valid_pct=valid_pct, seed=seed, bs=batch_size, ids=ids,
-                             augment=augment, stats="imagenet" if pretrained else "train")
+dls = training.make_dataloaders(images, targets, valid_pct=valid_pct, seed=seed, bs=batch_size, ids=ids,
+                                augment=augment, stats="imagenet" if pretrained else "train")
 train_rows, valid_rows = dls.split.train, dls.split.valid
 split = evaluate.split_frame(every_id, ids[train_rows], ids[valid_rows])
 evaluate.write_split(run_path, split)
@@ -118,9 +118,9 @@ plt.show()
 # %%
 # NBVAL_IGNORE_OUTPUT
 if lr is None:
-    learn = model.build_learner(dls, arch=arch, head=heads[0], pretrained=pretrained, seed=seed,
-                                mixed_precision=mixed_precision, channels_last=channels_last)
-    found = model.find_lr(learn)
+    learn = training.build_learner(dls, arch=arch, head=heads[0], pretrained=pretrained, seed=seed,
+                                   mixed_precision=mixed_precision, channels_last=channels_last)
+    found = training.find_lr(learn)
     plt.figure(figsize=(5, 3))
     plt.semilogx(found.lrs, found.losses)
     plt.axvline(found.lr, color="C3", linestyle="--", label=f"suggestion {found.lr:.1e}")
@@ -148,13 +148,13 @@ if ablation is not None and ablation != augment:
     trainings[f"{heads[-1]}_{ablation}"] = (heads[-1], ablation)
 histories, learners, seconds = {}, {}, {}
 for name, (head, augmentation) in trainings.items():
-    loaders = dls if augmentation == augment else model.make_dataloaders(
+    loaders = dls if augmentation == augment else training.make_dataloaders(
         images, targets, valid_pct=valid_pct, seed=seed, bs=batch_size, ids=ids, augment=augmentation,
         stats="imagenet" if pretrained else "train")
-    learners[name] = model.build_learner(loaders, arch=arch, head=head, pretrained=pretrained, seed=seed,
-                                         mixed_precision=mixed_precision, channels_last=channels_last)
+    learners[name] = training.build_learner(loaders, arch=arch, head=head, pretrained=pretrained, seed=seed,
+                                            mixed_precision=mixed_precision, channels_last=channels_last)
     started = time.perf_counter()
-    histories[name] = model.train(learners[name], epochs=epochs, lr=peak_lr)
+    histories[name] = training.train(learners[name], epochs=epochs, lr=peak_lr)
     seconds[name] = time.perf_counter() - started
 history = pd.concat(histories, names=["network"]).reset_index(level=0)
 history.drop(columns="time").round(4)  # epoch times: history.csv and metrics.json
@@ -183,11 +183,11 @@ plt.show()
 saved = heads[-1]
 valid_images, valid_targets = images[valid_rows], targets[valid_rows]
 train_mean = targets[train_rows].mean(axis=0, keepdims=True)
-baseline = model.mean_baseline_rmse(targets[train_rows], valid_targets)
-predictions = {name: model.predict(learners[name], valid_images) for name in trainings}
+baseline = metrics.mean_baseline_rmse(targets[train_rows], valid_targets)
+predictions = {name: inference.predict(learners[name], valid_images) for name in trainings}
 scored = {f"{arch}, {name}": predictions[name] for name in trainings}
 if tta:
-    scored[f"{arch}, {saved} + 8-fold TTA"] = model.predict(learners[saved], valid_images, tta=True)
+    scored[f"{arch}, {saved} + 8-fold TTA"] = inference.predict(learners[saved], valid_images, tta=True)
 scored["training mean (no image)"] = np.broadcast_to(train_mean, valid_targets.shape)
 estimates = {label: evaluate.bootstrap(evaluate.rmse_of, pred, valid_targets, seed=seed)
              for label, pred in scored.items()}
@@ -198,7 +198,7 @@ best = {name: estimates[f"{arch}, {name}"] for name in trainings}
 results = pd.DataFrame([{"model": label, "hold-out RMSE": e.value, "95% interval": e.format(".4f"),
                          "data": source["kind"]} for label, e in estimates.items()]
                        + [{"model": label, "hold-out RMSE": value, "95% interval": "",
-                           "data": "real (published)"} for label, value in model.REFERENCE_RMSE.items()])
+                           "data": "real (published)"} for label, value in metrics.REFERENCE_RMSE.items()])
 results.round({"hold-out RMSE": 4})
 
 # %% [markdown]
@@ -210,7 +210,7 @@ results.round({"hold-out RMSE": 4})
 # %%
 for name, (head, _) in trainings.items():
     if head == "tree":
-        assert np.abs(model.tree_sums(predictions[name])).max() < 1e-4
+        assert np.abs(network.tree_sums(predictions[name])).max() < 1e-4
 behind = [name for name, e in best.items() if e.high >= baseline]
 head_sentence = "Only one head was trained."
 head_difference = None
@@ -244,8 +244,8 @@ stressed, augment_sentence, stress_difference = None, "No second network was tra
 if len(trainings) > len(heads):
     other = list(trainings)[-1]
     stressed = helpers.augment.stress_test(
-        {f"{saved}, {augment}": lambda x: model.predict(learners[saved], x),
-         f"{saved}, {ablation}": lambda x: model.predict(learners[other], x)},
+        {f"{saved}, {augment}": lambda x: inference.predict(learners[saved], x),
+         f"{saved}, {ablation}": lambda x: inference.predict(learners[other], x)},
         valid_images, valid_targets, seed=seed)
     a, b = stressed.table.columns
     stress_difference = stressed.difference(a, b)
@@ -267,7 +267,7 @@ print(augment_sentence)
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-per_question = pd.DataFrame({name: model.per_question_rmse(predictions[name], valid_targets)
+per_question = pd.DataFrame({name: metrics.per_question_rmse(predictions[name], valid_targets)
                              for name in trainings})
 ax = per_question.plot.barh(figsize=(7, 4.5))
 ax.invert_yaxis()
@@ -283,10 +283,10 @@ plt.show()
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-model.save_model(learners[saved], run_path, {"crop": crop, "epochs": epochs, "lr": peak_lr,
-                                             "data_source": source["kind"],
-                                             "split": {"file": evaluate.SPLIT_FILE,
-                                                       **split["set"].value_counts().to_dict()}})
+network.save_model(learners[saved], run_path, {"crop": crop, "epochs": epochs, "lr": peak_lr,
+                                               "data_source": source["kind"],
+                                               "split": {"file": evaluate.SPLIT_FILE,
+                                                         **split["set"].value_counts().to_dict()}})
 artifacts.write_atomic(run_path / "history.csv", lambda tmp: history.to_csv(tmp, index=False))
 print(f"saved the {saved} head (trained with {augment}) to {paths.relative(run_path / 'model.safetensors')}")
 

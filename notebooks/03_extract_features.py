@@ -28,7 +28,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from helpers import artifacts, evaluate, features, model, plots, study
+from helpers import artifacts, evaluate, features, inference, network, plots, study
 from helpers.imagecache import load_image_array
 from helpers.schema import ID_COLUMN
 
@@ -51,8 +51,8 @@ data_path, run_path, source = study.open_chapter(data_dir, run_dir, seed=seed)
 # unpickled, and a pair that does not belong together is refused with a message naming the file.
 
 # %%
-net, config = model.load_model(run_path)
-net = net.to(model.default_device())  # a GPU when there is one
+net, config = network.load_model(run_path)
+net = net.to(network.default_device())  # a GPU when there is one
 print(f"{config['arch']} with the {config['head']} head, trained at {config['image_size']} px "
       f"(crop {config['crop']}) on {config['data_source']} data")
 
@@ -78,13 +78,13 @@ galaxies.groupby("set").size().rename("galaxies").to_frame()
 
 # %%
 images = load_image_array(galaxies["image_path"], size=config["image_size"], crop=config["crop"])
-codes, predicted = model.extract_features(net, images, config, layer=layer, bs=batch_size,
-                                          with_predictions=True)  # one forward pass for both
-frame = model.features_frame(galaxies[ID_COLUMN].to_numpy(), codes)
+codes, predicted = inference.extract_features(net, images, config, layer=layer, bs=batch_size,
+                                              with_predictions=True)  # one forward pass for both
+frame = inference.features_frame(galaxies[ID_COLUMN].to_numpy(), codes)
 width = config["n_features"] if layer == "body" else 512  # resnet50's body gives 2048
 assert codes.shape == (len(galaxies), width) and codes.dtype == np.float32
 assert np.isfinite(codes).all()
-model.write_features(frame, run_path / "features.parquet")
+inference.write_features(frame, run_path / "features.parquet")
 print(f"features.parquet: {frame.shape[0]} galaxies x {codes.shape[1]} float32 ({layer} layer)")
 
 # %% [markdown]
@@ -95,12 +95,12 @@ print(f"features.parquet: {frame.shape[0]} galaxies x {codes.shape[1]} float32 (
 # something the training taught it.
 
 # %%
-artifacts.write_parquet(model.predictions_frame(galaxies[ID_COLUMN].to_numpy(), predicted),
+artifacts.write_parquet(inference.predictions_frame(galaxies[ID_COLUMN].to_numpy(), predicted),
                         run_path / "predictions.parquet")
-untrained = model.build_model(config["arch"], config["head"], seed=seed).to(model.default_device())
-untrained_codes = model.extract_features(untrained, images, config, layer=layer, bs=batch_size)
-model.write_features(model.features_frame(galaxies[ID_COLUMN].to_numpy(), untrained_codes),
-                 run_path / "features_untrained.parquet")
+untrained = network.build_model(config["arch"], config["head"], seed=seed).to(network.default_device())
+untrained_codes = inference.extract_features(untrained, images, config, layer=layer, bs=batch_size)
+inference.write_features(inference.features_frame(galaxies[ID_COLUMN].to_numpy(), untrained_codes),
+                         run_path / "features_untrained.parquet")
 print(f"predictions.parquet: {predicted.shape[1]} fractions; features_untrained.parquet: "
       f"{untrained_codes.shape[1]} dimensions")
 

@@ -2,11 +2,11 @@
 
 from pathlib import Path
 
-from helpers import model
+from helpers import network
 
 
 def save_small_network(run: Path) -> Path:
     """An untrained, seeded resnet18 (tree head, 32 px) written to ``run``; returns ``run``."""
-    model.save_model(model.build_model("resnet18", "tree", seed=0), run,
-                     {"image_size": 32, "crop": 212, "mean": [0.1, 0.1, 0.1], "std": [0.2, 0.2, 0.2]})
+    network.save_model(network.build_model("resnet18", "tree", seed=0), run,
+                       {"image_size": 32, "crop": 212, "mean": [0.1, 0.1, 0.1], "std": [0.2, 0.2, 0.2]})
     return run

@@ -1,4 +1,4 @@
-"""The net of chapters 2-3 (helpers.model) and the image cache (helpers.imagecache).
+"""The net of chapters 2-3 (helpers.network, .training, .inference, .metrics) and the image cache.
 
 Small and fast: resnet18 at 32 px on a few dozen in-memory images, one or a few epochs.
 """
@@ -18,8 +18,7 @@ import pytest
 import torch
 from PIL import Image
 
-from helpers import imagecache
-from helpers import model as M
+from helpers import imagecache, inference, metrics, network, training
 from helpers.errors import DataError, ParameterError, UserError
 from helpers.schema import COLUMNS, QUESTIONS
 
@@ -29,7 +28,7 @@ ARCH = "resnet18"
 
 def _tree_targets(n: int, rng: np.random.Generator, brightness: np.ndarray) -> np.ndarray:
     """Targets that respect the tree and depend on the images (so there is something to learn)."""
-    proto = M.TreeOutput()(torch.randn(2, 37) * 2).numpy().astype(np.float64)
+    proto = network.TreeOutput()(torch.randn(2, 37) * 2).numpy().astype(np.float64)
     w = brightness[:, None]
     return (w * proto[0] + (1 - w) * proto[1]).astype(np.float32)
 
@@ -53,12 +52,12 @@ def data():
 def trained(data, tmp_path_factory):
     images, targets, ids = data
     torch.set_num_threads(2)
-    M.seed_everything(42)
-    dls = M.make_dataloaders(images, targets, bs=16, seed=42, ids=ids)
-    learn = M.build_learner(dls, arch=ARCH, head="linear", seed=42)
-    history = M.train(learn, epochs=1, lr=2e-3)
+    network.seed_everything(42)
+    dls = training.make_dataloaders(images, targets, bs=16, seed=42, ids=ids)
+    learn = training.build_learner(dls, arch=ARCH, head="linear", seed=42)
+    history = training.train(learn, epochs=1, lr=2e-3)
     run_dir = tmp_path_factory.mktemp("run")
-    M.save_model(learn, run_dir, {"crop": 212, "note": "test"})
+    network.save_model(learn, run_dir, {"crop": 212, "note": "test"})
     return dls, learn, history, run_dir
 
 
@@ -69,36 +68,36 @@ def trained(data, tmp_path_factory):
 @pytest.mark.parametrize("scale", [0.1, 1.0, 30.0])
 def test_tree_output_respects_the_tree(scale):
     torch.manual_seed(0)
-    out = M.TreeOutput()(torch.randn(256, 37) * scale)
+    out = network.TreeOutput()(torch.randn(256, 37) * scale)
     assert out.shape == (256, 37)
-    assert float(M.tree_sums(out).abs().max()) < 1e-5
+    assert float(network.tree_sums(out).abs().max()) < 1e-5
     assert float(out.min()) >= 0 and float(out.max()) <= 1 + 1e-6
 
 
 def test_tree_head_model_respects_the_tree():
-    net = M.build_model(ARCH, "tree", seed=0).eval()
+    net = network.build_model(ARCH, "tree", seed=0).eval()
     with torch.no_grad():
         out = net(torch.randn(8, 3, SIZE, SIZE))
-    assert float(M.tree_sums(out).abs().max()) < 1e-5
+    assert float(network.tree_sums(out).abs().max()) < 1e-5
 
 
 def test_tree_sums_of_real_targets_are_small(real_rows):
-    sums = M.tree_sums(real_rows[COLUMNS].to_numpy(np.float64))
+    sums = network.tree_sums(real_rows[COLUMNS].to_numpy(np.float64))
     assert np.abs(sums).max() < 0.01
     assert sums.shape == (len(real_rows), len(QUESTIONS))
 
 
 def test_both_heads_have_a_512_hidden_layer():
-    for head in M.HEADS:
-        net = M.build_model(ARCH, head, seed=0)
+    for head in network.HEADS:
+        net = network.build_model(ARCH, head, seed=0)
         assert net[1].fc1.out_features == 512 and net[1].fc2.in_features == 512
 
 
 def test_unknown_arch_and_head():
     with pytest.raises(ParameterError, match="arch"):
-        M.build_model("vgg16")
+        network.build_model("vgg16")
     with pytest.raises(ParameterError, match="head"):
-        M.build_model(ARCH, "softmax")
+        network.build_model(ARCH, "softmax")
 
 
 # ------------------------------------------------------------------------------------------
@@ -118,19 +117,19 @@ def test_pretrained_missing_names_the_path_fast(tmp_path, monkeypatch):
     expected = tmp_path / "torch" / "hub" / "checkpoints" / "resnet34-b627a593.pth"
     t0 = time.perf_counter()
     with pytest.raises(UserError) as err:
-        M.build_model("resnet34", pretrained=True)
+        network.build_model("resnet34", pretrained=True)
     assert time.perf_counter() - t0 < 5
     assert attempts == ["https://download.pytorch.org/models/resnet34-b627a593.pth"]
     assert not any(expected.parent.iterdir())  # nothing half-written is left to be trusted
     assert "fetching it failed" in str(err.value)
     with pytest.raises(UserError, match="downloading is off"):
-        M.check_pretrained("resnet34", download=False)
+        network.check_pretrained("resnet34", download=False)
     assert len(attempts) == 1
     assert str(expected) in str(err.value)
     assert "pretrained=False" in str(err.value)
     assert "https://download.pytorch.org/models/resnet34-b627a593.pth" in str(err.value)
-    assert M.weights_path("resnet18").name == "resnet18-f37072fd.pth"
-    assert M.weights_path("resnet50").name == "resnet50-11ad3fa6.pth"
+    assert network.weights_path("resnet18").name == "resnet18-f37072fd.pth"
+    assert network.weights_path("resnet50").name == "resnet50-11ad3fa6.pth"
 
 
 def test_pretrained_weights_are_fetched_once_when_a_network_exists(tmp_path, monkeypatch):
@@ -144,9 +143,9 @@ def test_pretrained_weights_are_fetched_once_when_a_network_exists(tmp_path, mon
         torch.save(reference.state_dict(), dst)
 
     monkeypatch.setattr(torch.hub, "download_url_to_file", fetch)
-    assert M.check_pretrained("resnet18") == M.weights_path("resnet18")
-    assert M.weights_path("resnet18").is_file()
-    net = M.build_model("resnet18", pretrained=True)
+    assert network.check_pretrained("resnet18") == network.weights_path("resnet18")
+    assert network.weights_path("resnet18").is_file()
+    net = network.build_model("resnet18", pretrained=True)
     assert torch.equal(net[0][0].weight, reference.conv1.weight)
 
 
@@ -156,22 +155,22 @@ def test_pretrained_weights_are_loaded_from_the_hub_cache(tmp_path, monkeypatch)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     torch.manual_seed(3)
     reference = torchvision.models.resnet18(weights=None)
-    path = M.weights_path("resnet18")
+    path = network.weights_path("resnet18")
     path.parent.mkdir(parents=True)
     torch.save(reference.state_dict(), path)  # stands in for the ImageNet file
-    net = M.build_model("resnet18", pretrained=True)
+    net = network.build_model("resnet18", pretrained=True)
     assert torch.equal(net[0][0].weight, reference.conv1.weight)
     assert net.gc_config["pretrained"] is True
     path.write_bytes(b"not a checkpoint")
     with pytest.raises(UserError, match="cannot load"):
-        M.build_model("resnet18", pretrained=True)
+        network.build_model("resnet18", pretrained=True)
 
 
 def test_pretrained_needs_imagenet_stats(data):
     images, targets, _ = data
-    dls = M.make_dataloaders(images, targets, bs=16)
+    dls = training.make_dataloaders(images, targets, bs=16)
     with pytest.raises(ParameterError, match="imagenet"):
-        M.build_learner(dls, arch=ARCH, pretrained=True)
+        training.build_learner(dls, arch=ARCH, pretrained=True)
 
 
 # ------------------------------------------------------------------------------------------
@@ -187,9 +186,9 @@ def _normalised(images: np.ndarray, info: dict) -> torch.Tensor:
 
 def test_split_is_seeded_and_exposed(data):
     images, targets, ids = data
-    a = M.make_dataloaders(images, targets, bs=16, seed=42, ids=ids)
-    b = M.make_dataloaders(images, targets, bs=16, seed=42, ids=ids)
-    c = M.make_dataloaders(images, targets, bs=16, seed=7, ids=ids)
+    a = training.make_dataloaders(images, targets, bs=16, seed=42, ids=ids)
+    b = training.make_dataloaders(images, targets, bs=16, seed=42, ids=ids)
+    c = training.make_dataloaders(images, targets, bs=16, seed=7, ids=ids)
     assert np.array_equal(a.split.valid, b.split.valid)
     assert not np.array_equal(a.split.valid, c.split.valid)
     assert len(a.split.valid) == round(0.2 * len(images))
@@ -199,7 +198,7 @@ def test_split_is_seeded_and_exposed(data):
 
 def test_valid_batches_are_unaugmented_and_in_order(data):
     images, targets, _ = data
-    dls = M.make_dataloaders(images, targets, bs=16, augment=True)
+    dls = training.make_dataloaders(images, targets, bs=16, augment=True)
     x, y = next(iter(dls.valid))
     rows = dls.split.valid[: len(x)]
     expected = _normalised(images[rows], dls.gc_info)
@@ -209,7 +208,7 @@ def test_valid_batches_are_unaugmented_and_in_order(data):
 
 def test_training_batches_are_really_rotated(data):
     images, targets, _ = data
-    dls = M.make_dataloaders(images, targets, bs=16, augment=True)
+    dls = training.make_dataloaders(images, targets, bs=16, augment=True)
     from fastai.torch_core import TensorImage
 
     raw = TensorImage(torch.from_numpy(images[:16]).permute(0, 3, 1, 2).contiguous())
@@ -236,7 +235,7 @@ def test_training_batches_are_really_rotated(data):
 
 def test_no_augmentation_when_asked(data):
     images, targets, _ = data
-    dls = M.make_dataloaders(images, targets, bs=16, augment=False)
+    dls = training.make_dataloaders(images, targets, bs=16, augment=False)
     from fastai.torch_core import TensorImage
 
     raw = TensorImage(torch.from_numpy(images[:4]).permute(0, 3, 1, 2).contiguous())
@@ -253,7 +252,7 @@ def test_nuisance_batches_differ_from_rotation_only_ones_and_keep_the_targets(da
     yb = torch.from_numpy(targets[:16])
     batches = {}
     for augment in ("rotations", "nuisances"):
-        dls = M.make_dataloaders(images, targets, bs=16, augment=augment)
+        dls = training.make_dataloaders(images, targets, bs=16, augment=augment)
         assert dls.gc_info["augment"] == augment
         torch.manual_seed(3)
         x, y = dls.train.after_batch((raw.clone(), yb))
@@ -262,20 +261,20 @@ def test_nuisance_batches_differ_from_rotation_only_ones_and_keep_the_targets(da
     per_image = (batches["nuisances"] - batches["rotations"]).abs().mean(dim=(1, 2, 3))
     assert (per_image > 1e-3).float().mean() > 0.9  # (nearly) every image got its own nuisances
     with pytest.raises(ParameterError, match="augment="):
-        M.make_dataloaders(images, targets, bs=16, augment="everything")
+        training.make_dataloaders(images, targets, bs=16, augment="everything")
 
 
 def test_bad_inputs_name_the_parameter(data):
     images, targets, _ = data
     small = np.zeros((10, 16, 16, 3), np.uint8)
     with pytest.raises(ParameterError, match="image_size"):
-        M.make_dataloaders(small, targets[:10])
+        training.make_dataloaders(small, targets[:10])
     with pytest.raises(ParameterError, match="targets"):
-        M.make_dataloaders(images, targets[:, :5])
+        training.make_dataloaders(images, targets[:, :5])
     with pytest.raises(ParameterError, match="valid_pct"):
-        M.make_dataloaders(images, targets, valid_pct=1.5)
+        training.make_dataloaders(images, targets, valid_pct=1.5)
     with pytest.raises(ParameterError, match="uint8"):
-        M.make_dataloaders(images.astype(np.float32), targets)
+        training.make_dataloaders(images.astype(np.float32), targets)
 
 
 # ------------------------------------------------------------------------------------------
@@ -295,10 +294,10 @@ def test_train_returns_a_history(trained):
 def test_training_reduces_the_loss_and_keeps_threads(data):
     images, targets, _ = data
     torch.set_num_threads(2)
-    dls = M.make_dataloaders(images, targets, bs=8, augment=False)
+    dls = training.make_dataloaders(images, targets, bs=8, augment=False)
     # without the bias initialisation the net starts far from the targets (0.5 everywhere)
-    learn = M.build_learner(dls, arch=ARCH, head="linear", seed=1, init_bias=False)
-    history = M.train(learn, epochs=3, lr=3e-3, one_cycle=False)
+    learn = training.build_learner(dls, arch=ARCH, head="linear", seed=1, init_bias=False)
+    history = training.train(learn, epochs=3, lr=3e-3, one_cycle=False)
     assert history["epoch"].tolist() == [1, 2, 3]
     assert history["train_loss"].is_monotonic_decreasing
     assert torch.get_num_threads() == 2
@@ -306,22 +305,22 @@ def test_training_reduces_the_loss_and_keeps_threads(data):
 
 def test_tree_head_predictions_respect_the_tree(data):
     images, targets, _ = data
-    dls = M.make_dataloaders(images, targets, bs=16)
-    learn = M.build_learner(dls, arch=ARCH, head="tree", seed=1)
-    assert float(np.abs(M.tree_sums(M.predict(learn, images))).max()) < 1e-5
+    dls = training.make_dataloaders(images, targets, bs=16)
+    learn = training.build_learner(dls, arch=ARCH, head="tree", seed=1)
+    assert float(np.abs(network.tree_sums(inference.predict(learn, images))).max()) < 1e-5
     # the bias initialisation starts the net at the training means
-    start = M.predict(learn, images[dls.split.valid])
-    base = M.mean_baseline_rmse(targets[dls.split.train], targets[dls.split.valid])
-    assert M.rmse(start, targets[dls.split.valid]) < base + 0.05
-    assert float(np.abs(M.tree_sums(M.predict(learn, images, tta=True))).max()) < 1e-5
+    start = inference.predict(learn, images[dls.split.valid])
+    base = metrics.mean_baseline_rmse(targets[dls.split.train], targets[dls.split.valid])
+    assert metrics.rmse(start, targets[dls.split.valid]) < base + 0.05
+    assert float(np.abs(network.tree_sums(inference.predict(learn, images, tta=True))).max()) < 1e-5
 
 
 def test_find_lr_restores_the_weights(data):
     images, targets, _ = data
-    dls = M.make_dataloaders(images, targets, bs=8)
-    learn = M.build_learner(dls, arch=ARCH, seed=0)
+    dls = training.make_dataloaders(images, targets, bs=8)
+    learn = training.build_learner(dls, arch=ARCH, seed=0)
     before = {k: v.clone() for k, v in learn.model.state_dict().items()}
-    found = M.find_lr(learn, num_it=10)
+    found = training.find_lr(learn, num_it=10)
     after = learn.model.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
     assert np.isfinite(found.lr) and found.lr > 0
@@ -333,13 +332,13 @@ def test_find_lr_restores_the_weights(data):
 def test_predict_shapes_and_tta(trained, data):
     images, targets, _ = data
     _, learn, _, _ = trained
-    pred = M.predict(learn, images[:10], bs=4)
+    pred = inference.predict(learn, images[:10], bs=4)
     assert pred.shape == (10, 37) and pred.dtype == np.float32
-    assert np.array_equal(pred, M.predict(learn, images[:10], bs=4))
-    tta = M.predict(learn, images[:10], tta=True)
+    assert np.array_equal(pred, inference.predict(learn, images[:10], bs=4))
+    tta = inference.predict(learn, images[:10], tta=True)
     assert tta.shape == (10, 37) and not np.allclose(tta, pred)
     with pytest.raises(ParameterError, match="tta"):
-        M.predict(learn, images[:2], tta=3)
+        inference.predict(learn, images[:2], tta=3)
 
 
 # ------------------------------------------------------------------------------------------
@@ -350,15 +349,15 @@ def test_save_load_roundtrip(trained, data):
     images, _, _ = data
     _, learn, _, run_dir = trained
     assert sorted(p.name for p in run_dir.iterdir()) == ["model.json", "model.safetensors"]
-    net, config = M.load_model(run_dir)
+    net, config = network.load_model(run_dir)
     assert not net.training
     assert config["arch"] == ARCH and config["head"] == "linear" and config["crop"] == 212
     assert config["image_size"] == SIZE and config["n_out"] == 37 and config["seed"] == 42
     assert len(config["data_fingerprint"]) == 64 and config["columns"] == COLUMNS
-    assert np.array_equal(M.predict(learn, images), M.predict(net, images, config=config))
-    for layer in M.LAYERS:
-        assert np.array_equal(M.extract_features(learn.model, images, layer=layer),
-                              M.extract_features(net, images, config, layer=layer))
+    assert np.array_equal(inference.predict(learn, images), inference.predict(net, images, config=config))
+    for layer in inference.LAYERS:
+        assert np.array_equal(inference.extract_features(learn.model, images, layer=layer),
+                              inference.extract_features(net, images, config, layer=layer))
 
 
 def test_no_pickle_anywhere(trained):
@@ -386,7 +385,7 @@ def test_mismatched_json_is_refused(trained, tmp_path, change):
     meta.update(change)
     (copy / "model.json").write_text(json.dumps(meta))
     with pytest.raises(UserError) as err:
-        M.load_model(copy)
+        network.load_model(copy)
     assert "model.json" in str(err.value) and "model.safetensors" in str(err.value)
 
 
@@ -398,10 +397,10 @@ def test_mismatched_weights_shapes_are_listed(trained, tmp_path):
     from safetensors.torch import load_file, save_file
 
     save_file(load_file(str(copy / "model.safetensors")), str(copy / "model.safetensors"))
-    meta["weights_sha256"] = M._sha256(copy / "model.safetensors")  # a pair that agrees on the file
+    meta["weights_sha256"] = network._sha256(copy / "model.safetensors")  # a pair that agrees on the file
     (copy / "model.json").write_text(json.dumps(meta))
     with pytest.raises(UserError, match="missing"):
-        M.load_model(copy)
+        network.load_model(copy)
 
 
 def test_weights_without_a_recorded_checksum_are_refused(trained, tmp_path):
@@ -411,23 +410,23 @@ def test_weights_without_a_recorded_checksum_are_refused(trained, tmp_path):
     meta.pop("weights_sha256")
     (copy / "model.json").write_text(json.dumps(meta))
     with pytest.raises(UserError, match="records no weights_sha256"):
-        M.load_model(copy)
+        network.load_model(copy)
 
 
 def test_missing_or_foreign_files(trained, tmp_path):
     _, _, _, run_dir = trained
     with pytest.raises(UserError, match="model.json"):
-        M.load_model(tmp_path)
+        network.load_model(tmp_path)
     copy = _copy_run(run_dir, tmp_path)
     (copy / "model.safetensors").unlink()
     with pytest.raises(UserError, match="model.safetensors"):
-        M.load_model(copy)
+        network.load_model(copy)
     copy2 = tmp_path / "c2"
     copy2.mkdir()
     (copy2 / "model.json").write_bytes((run_dir / "model.json").read_bytes())
     (copy2 / "model.safetensors").write_bytes(b"junk")
     with pytest.raises(UserError, match="model.safetensors"):
-        M.load_model(copy2)
+        network.load_model(copy2)
 
 
 # ------------------------------------------------------------------------------------------
@@ -437,49 +436,49 @@ def test_missing_or_foreign_files(trained, tmp_path):
 def test_features_shape_determinism_and_layers(trained, data):
     images, _, ids = data
     _, learn, _, _ = trained
-    body = M.extract_features(learn.model, images, bs=16)
+    body = inference.extract_features(learn.model, images, bs=16)
     assert body.shape == (len(images), 512) and body.dtype == np.float32
-    assert np.array_equal(body, M.extract_features(learn.model, images, bs=16))
-    hidden = M.extract_features(learn.model, images, layer="hidden", bs=16)
+    assert np.array_equal(body, inference.extract_features(learn.model, images, bs=16))
+    hidden = inference.extract_features(learn.model, images, layer="hidden", bs=16)
     assert hidden.shape == (len(images), 512) and hidden.dtype == np.float32
     assert not np.allclose(hidden, body)
     assert (hidden >= 0).all()  # after the ReLU
     with pytest.raises(ParameterError, match="image_size"):
-        M.extract_features(learn.model, np.zeros((2, 64, 64, 3), np.uint8))
+        inference.extract_features(learn.model, np.zeros((2, 64, 64, 3), np.uint8))
     with pytest.raises(ParameterError, match="layer"):
-        M.extract_features(learn.model, images, layer="fc")
+        inference.extract_features(learn.model, images, layer="fc")
 
 
 def test_codes_and_predictions_from_one_pass_equal_the_separate_ones(trained, data):
     images, _, _ = data
     _, learn, _, _ = trained
-    codes, predicted = M.extract_features(learn.model, images, bs=16, with_predictions=True)
-    assert np.array_equal(codes, M.extract_features(learn.model, images, bs=16))
-    assert np.array_equal(predicted, M.predict(learn, images, bs=16))
+    codes, predicted = inference.extract_features(learn.model, images, bs=16, with_predictions=True)
+    assert np.array_equal(codes, inference.extract_features(learn.model, images, bs=16))
+    assert np.array_equal(predicted, inference.predict(learn, images, bs=16))
 
 
 def test_same_seed_same_codes(data):
     images, targets, _ = data
     codes = []
     for _ in range(2):
-        dls = M.make_dataloaders(images, targets, bs=16, seed=5)
-        learn = M.build_learner(dls, arch=ARCH, head="tree", seed=5)
-        M.train(learn, epochs=1, lr=1e-3)
-        codes.append(M.extract_features(learn.model, images, bs=16))
+        dls = training.make_dataloaders(images, targets, bs=16, seed=5)
+        learn = training.build_learner(dls, arch=ARCH, head="tree", seed=5)
+        training.train(learn, epochs=1, lr=1e-3)
+        codes.append(inference.extract_features(learn.model, images, bs=16))
     assert np.array_equal(codes[0], codes[1])
 
 
 def test_features_frame_and_parquet(tmp_path):
     codes = np.random.default_rng(0).random((3, 512)).astype(np.float32)
-    frame = M.features_frame([100008, 100023, 100053], codes)
+    frame = inference.features_frame([100008, 100023, 100053], codes)
     assert frame.columns[0] == "GalaxyID" and frame.columns[1] == "f000"
     assert frame.columns[-1] == "f511" and frame.shape == (3, 513)
-    path = M.write_features(frame, tmp_path / "features.parquet")
+    path = inference.write_features(frame, tmp_path / "features.parquet")
     back = pd.read_parquet(path)
     assert back["f100"].dtype == np.float32
     assert np.array_equal(back.iloc[:, 1:].to_numpy(), codes)
     assert [p.name for p in tmp_path.iterdir()] == ["features.parquet"]
-    wide = M.features_frame([1], np.zeros((1, 2048), np.float32))
+    wide = inference.features_frame([1], np.zeros((1, 2048), np.float32))
     assert wide.columns[-1] == "f2047"
 
 
@@ -490,16 +489,16 @@ def test_features_frame_and_parquet(tmp_path):
 def test_metrics():
     rng = np.random.default_rng(0)
     target = rng.random((20, 37))
-    assert M.rmse(target, target) == 0.0
-    assert M.rmse(target + 0.1, target) == pytest.approx(0.1)
-    per_q = M.per_question_rmse(target + 0.1, target)
+    assert metrics.rmse(target, target) == 0.0
+    assert metrics.rmse(target + 0.1, target) == pytest.approx(0.1)
+    per_q = metrics.per_question_rmse(target + 0.1, target)
     assert len(per_q) == 11 and per_q.index[0].startswith("Q1: Is the galaxy")
     assert np.allclose(per_q.to_numpy(), 0.1)
-    base = M.mean_baseline_rmse(target[:10], target[10:])
-    assert base == pytest.approx(M.rmse(np.broadcast_to(target[:10].mean(0), (10, 37)),
-                                        target[10:]))
+    base = metrics.mean_baseline_rmse(target[:10], target[10:])
+    assert base == pytest.approx(metrics.rmse(np.broadcast_to(target[:10].mean(0), (10, 37)),
+                                              target[10:]))
     with pytest.raises(ParameterError):
-        M.rmse(target[:, :5], target)
+        metrics.rmse(target[:, :5], target)
 
 
 # ------------------------------------------------------------------------------------------
@@ -584,11 +583,11 @@ def test_image_cache_parameters(tmp_path):
 
 
 def test_resnet50_body_codes_are_2048_wide():
-    net = M.build_model("resnet50", "tree", seed=0)
+    net = network.build_model("resnet50", "tree", seed=0)
     images = np.random.default_rng(0).integers(0, 255, (3, SIZE, SIZE, 3), dtype=np.uint8)
     config = {"mean": [0.1] * 3, "std": [0.2] * 3, "image_size": SIZE}
-    assert M.extract_features(net, images, config).shape == (3, 2048)
-    assert M.extract_features(net, images, config, layer="hidden").shape == (3, 512)
+    assert inference.extract_features(net, images, config).shape == (3, 2048)
+    assert inference.extract_features(net, images, config, layer="hidden").shape == (3, 512)
 
 
 def test_no_warnings_on_read_only_inputs(data, tmp_path):
@@ -602,25 +601,25 @@ def test_no_warnings_on_read_only_inputs(data, tmp_path):
     targets.setflags(write=False)  # like DataFrame.to_numpy under copy-on-write
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        dls = M.make_dataloaders(images, targets, bs=16, ids=ids)
-        learn = M.build_learner(dls, arch=ARCH, head="tree", seed=0)
-        M.train(learn, epochs=1)
-        M.predict(learn, images, tta=2)
-        M.extract_features(learn.model, images, layer="hidden")
-        M.save_model(learn, tmp_path)
-        M.load_model(tmp_path)
+        dls = training.make_dataloaders(images, targets, bs=16, ids=ids)
+        learn = training.build_learner(dls, arch=ARCH, head="tree", seed=0)
+        training.train(learn, epochs=1)
+        inference.predict(learn, images, tta=2)
+        inference.extract_features(learn.model, images, layer="hidden")
+        network.save_model(learn, tmp_path)
+        network.load_model(tmp_path)
     assert [str(w.message) for w in caught] == []
 
 
 def test_gpu_profile_switches_channels_last_trains_and_mixed_precision_needs_cuda(data):
     images, targets, ids = data
-    dls = M.make_dataloaders(images, targets, bs=16, seed=1, ids=ids)
-    learn = M.build_learner(dls, arch=ARCH, head="linear", seed=1, channels_last=True)
-    history = M.train(learn, epochs=1, lr=1e-3)
+    dls = training.make_dataloaders(images, targets, bs=16, seed=1, ids=ids)
+    learn = training.build_learner(dls, arch=ARCH, head="linear", seed=1, channels_last=True)
+    history = training.train(learn, epochs=1, lr=1e-3)
     assert np.isfinite(history["valid_loss"]).all()
     conv = learn.model[0][0]
     assert conv.weight.is_contiguous(memory_format=torch.channels_last)
     assert learn.model.gc_config["channels_last"] is True
     if not torch.cuda.is_available():
         with pytest.raises(ParameterError, match="mixed_precision=True needs a CUDA GPU"):
-            M.build_learner(dls, arch=ARCH, head="linear", seed=1, mixed_precision=True)
+            training.build_learner(dls, arch=ARCH, head="linear", seed=1, mixed_precision=True)

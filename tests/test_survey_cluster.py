@@ -24,8 +24,7 @@ import pytest
 from astropy.io import fits
 from PIL import Image
 
-from helpers import model as M
-from helpers import survey
+from helpers import network, survey
 
 BUCKET = "survey"
 N = 10
@@ -97,9 +96,9 @@ def workspace(tmp_path_factory, s3):
     root = tmp_path_factory.mktemp("cluster")
     (root / "cutouts").mkdir()
     run = root / "run"
-    net = M.build_model("resnet18", "tree", seed=0)
-    M.save_model(net, run, {"image_size": 32, "crop": 212, "mean": [0.1, 0.1, 0.1],
-                            "std": [0.2, 0.2, 0.2]})
+    net = network.build_model("resnet18", "tree", seed=0)
+    network.save_model(net, run, {"image_size": 32, "crop": 212, "mean": [0.1, 0.1, 0.1],
+                                  "std": [0.2, 0.2, 0.2]})
     jpg = root / "jpg"
     jpg.mkdir()
     rng = np.random.default_rng(5)

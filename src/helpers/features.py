@@ -1,6 +1,6 @@
 """Chapter 3's helpers around the CNN codes: which galaxies, a first PCA look, neighbours.
 
-The codes themselves come from :func:`helpers.model.extract_features`; this module chooses the
+The codes themselves come from :func:`helpers.inference.extract_features`; this module chooses the
 galaxies and measures what the codes hold.
 """
 

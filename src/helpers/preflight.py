@@ -261,7 +261,7 @@ def check_resources(profile, chapters: dict[str, dict[str, Any]], *, download: b
     train = chapters.get("02_train_resnet34", {})
     if train.get("pretrained"):
         from helpers.errors import UserError
-        from helpers.model import check_pretrained
+        from helpers.network import check_pretrained
 
         try:
             check_pretrained(train.get("arch", "resnet34"), download=download)
