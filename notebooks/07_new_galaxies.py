@@ -38,6 +38,7 @@ from helpers import (
     artifacts,
     cutouts,
     evaluate,
+    images,
     paths,
     place,
     plots,
@@ -223,7 +224,7 @@ def new_picture(i: int):
     if not cutouts.is_manifest(images_in):
         return images_in / f"{result[ID_COLUMN].iloc[i]}.jpg"
     source = listed["source"].iloc[int(np.flatnonzero(listed["id"] == result[ID_COLUMN].iloc[i])[0])]
-    return cutouts.decode_bytes(source, store.read_bytes(source), fits_stretch)
+    return images.read(source, fits_stretch=fits_stretch)
 
 rows, sims = similar.Index(codes).query(new_codes[examples], k=similar_k)
 fig = plots.sheet([new_picture(i) for i in examples], galaxies["image_path"].to_numpy()[rows],
