@@ -9,7 +9,7 @@ from astropy.io import fits
 from networks import save_small_network
 from PIL import Image
 
-from helpers import cli, cutouts, images, inference, network, store, survey
+from helpers import cli, cutouts, images, inference, neighbours, network, store, survey
 from helpers import similar as S
 from helpers.errors import DataError, ParameterError, UserError
 
@@ -90,7 +90,7 @@ def test_fits_of_a_jpegs_channels_give_the_jpegs_codes(run_dir, cutout_set):
     np.testing.assert_array_equal(codes([cutout_set / "fits" / f"{n}.fits" for n in names]), jpeg)
     for stretch, floor in (("linear", 0.995), ("asinh", 0.9)):
         got = codes([cutout_set / "fits" / f"{n}-f.fits" for n in names], stretch)
-        cosine = S.normalise(got) @ S.normalise(jpeg).T
+        cosine = neighbours.normalise(got) @ neighbours.normalise(jpeg).T
         assert np.diag(cosine).min() >= floor, (stretch, np.diag(cosine).round(4))
         if stretch == "linear":
             assert (cosine.argmax(axis=1) == np.arange(N)).all()
