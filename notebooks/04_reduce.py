@@ -101,7 +101,11 @@ ldak, lda_used = reduce.lda(codes, galaxies["label"], lda_components)
 # are near it in code space, at the price of distances between far-apart groups, which mean
 # little on these maps. Both use the seed study's settings; the t-SNE learning rate is given in
 # scikit-learn's units, as the seed study's was (openTSNE's gradient lacks scikit-learn's
-# factor 4, so the helper passes openTSNE four times the number).
+# factor 4, so the helper passes openTSNE four times the number). Each galaxy's t-SNE
+# affinities are calibrated over its 2 x perplexity nearest neighbours rather than the
+# customary 3 x: the farther third carries little affinity but costs half of every iteration,
+# and at 20,000 galaxies the map ends at the same KL divergence under the full affinities
+# (`benchmarks/bench_tsne.py`).
 
 # %%
 # NBVAL_IGNORE_OUTPUT

@@ -90,6 +90,19 @@ def test_tsne_schedule_ends_no_worse_than_opentsnes_default():
     assert R._tsne_iterations(len(x)) == (R._TSNE_EE_ITER, R._TSNE_N_ITER)
 
 
+def test_tsne_affinities_keep_the_perplexity_over_twice_as_many_neighbours():
+    """Chapter 4's map and the placement of new galaxies share one P: perplexity as asked, over
+    2 x perplexity exact neighbours (fewer than the custom 3 x: see NEIGHBOURS_PER_PERPLEXITY)."""
+    x, _ = blobs()  # 120 points
+    aff = R.tsne_affinities(x, 10, seed=0, n_jobs=1)
+    assert aff.knn_index.k == 20 == R.NEIGHBOURS_PER_PERPLEXITY * 10
+    assert aff.effective_perplexity_ == 10 and aff.P.shape == (120, 120)
+    assert np.isclose(aff.P.sum(), 1.0) and abs(aff.P - aff.P.T).max() < 1e-12
+    usable = R.usable_perplexity(25, 200)  # 8 on 25 points
+    small = R.tsne_affinities(x[:25], usable, seed=0, n_jobs=1)
+    assert small.knn_index.k == 16 and small.effective_perplexity_ == usable
+
+
 def test_tsne_rejects_bad_perplexity():
     x, _ = blobs()
     with pytest.raises(ParameterError, match="tsne_perplexity"):

@@ -23,7 +23,6 @@ class StudyMaps:
                  perplexity: float = 200, umap_neighbors: int = 50, umap_min_dist: float = 0.15,
                  seed: int = 42, n_jobs: int | None = None) -> None:
         from openTSNE import TSNEEmbedding
-        from openTSNE.affinity import PerplexityBasedNN
 
         if len(codes) != len(embeddings):
             raise DataError(f"{len(codes)} codes but {len(embeddings)} rows in embeddings.parquet: "
@@ -31,9 +30,8 @@ class StudyMaps:
         self.pca = reduce.pca_model(codes, pca_input, seed)
         self.x = self.pca.transform(codes).astype(np.float64)
         self.tsne2 = reduce.coordinates(embeddings, "tsne2").astype(np.float64)
-        usable = min(float(perplexity), (len(codes) - 1) / 3)
-        affinities = PerplexityBasedNN(self.x, perplexity=usable, method="exact",
-                                       n_jobs=n_jobs or reduce._threads(), random_state=seed)
+        affinities = reduce.tsne_affinities(self.x, reduce.usable_perplexity(len(codes), perplexity),
+                                            seed=seed, n_jobs=n_jobs)
         self._tsne = TSNEEmbedding(self.tsne2, affinities, negative_gradient_method="fft",
                                    n_jobs=n_jobs or reduce._threads(), random_state=seed)
         self._umap_args = {"n_neighbors": umap_neighbors, "min_dist": umap_min_dist, "seed": seed}

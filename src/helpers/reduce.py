@@ -113,6 +113,12 @@ def lda(codes: np.ndarray, labels: pd.Series, n_components: int) -> tuple[np.nda
 
 
 EXACT_NEIGHBOURS_UP_TO = 50_000  # exact kNN beats openTSNE's Annoy at perplexity 200 up to here
+#: Neighbours per point of the t-SNE affinities, as a multiple of the perplexity. The custom
+#: (openTSNE's and scikit-learn's) is 3; at perplexity 200 the neighbours ranked 400-600 carry
+#: little of a point's affinity, and the attractive forces over them were half the cost of every
+#: iteration: with 2 the final map's exact KL under the full 3 x perplexity P was within 0.002
+#: of the one with 3, at half the time per iteration (benchmarks/bench_tsne.py, 20,000 points).
+NEIGHBOURS_PER_PERPLEXITY = 2
 OPENTSNE_LR_FACTOR = 4  # openTSNE's gradient lacks scikit-learn's factor 4 (see tsne_model)
 
 
@@ -125,8 +131,9 @@ def tsne_model(n: int, *, perplexity: float = 200, learning_rate: float | str = 
     ``4 x learning_rate`` (openTSNE's own 50 would move four times slower and leave the map
     under-converged; see benchmarks/bench_tsne.py). ``"auto"`` is openTSNE's own rule.
     ``perplexity`` above (n - 1) / 3 cannot be honoured on n points and is lowered, with a
-    warning. Neighbours are exact up to ``EXACT_NEIGHBOURS_UP_TO`` points (at perplexity 200,
-    600 neighbours each, exact search was 8x faster than Annoy at 20,000 points), Annoy above.
+    warning. :func:`tsne` gives it the affinities of :func:`tsne_affinities`: neighbours exact up
+    to ``EXACT_NEIGHBOURS_UP_TO`` points (at perplexity 200 exact search was 8x faster than
+    Annoy at 20,000 points), Annoy above.
     """
     from openTSNE import TSNE
 
@@ -172,17 +179,38 @@ def tsne(x: np.ndarray, *, perplexity: float = 200, learning_rate: float | str =
     model.early_exaggeration_iter, model.n_iter = _tsne_iterations(len(x))
     model.final_momentum = _TSNE_FINAL_MOMENTUM
     model.ints_in_interval = _TSNE_INTS_IN_INTERVAL
-    embedding = model.fit(np.ascontiguousarray(x, dtype=np.float64))
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    embedding = model.fit(x, affinities=tsne_affinities(x, model.perplexity, seed=seed,
+                                                        n_jobs=model.n_jobs))
     return np.asarray(embedding, dtype=np.float32), float(embedding.kl_divergence), embedding
+
+
+def tsne_affinities(x: np.ndarray, perplexity: float, *, seed: int = 42, n_jobs: int | None = None):
+    """The t-SNE affinities (openTSNE ``PerplexityBasedNN``) of chapter 4's map and of the new
+    galaxies placed on it: Gaussian, calibrated to ``perplexity`` over each point's
+    ``NEIGHBOURS_PER_PERPLEXITY x perplexity`` nearest neighbours (exact up to
+    ``EXACT_NEIGHBOURS_UP_TO`` points, Annoy above), symmetrised.
+    """
+    from openTSNE.affinity import PerplexityBasedNN
+
+    n = len(x)
+    k = int(min(n - 1, np.ceil(NEIGHBOURS_PER_PERPLEXITY * perplexity)))
+    return PerplexityBasedNN(np.ascontiguousarray(x, dtype=np.float64), perplexity=perplexity,
+                             method="exact" if n <= EXACT_NEIGHBOURS_UP_TO else "annoy",
+                             k_neighbors=k, n_jobs=n_jobs or _threads(), random_state=seed)
+
 
 
 # Chapter 4's optimisation schedule (benchmarks/bench_tsne.py measured it at 20,000 points against
 # the seed's scikit-learn Barnes-Hut TSNE, 250 + 750 iterations): past ~100 iterations the early
 # exaggeration phase no longer changes where the normal phase ends (KL after 250 + 500 and
 # 100 + 500 iterations agreed within 0.003), and momentum 0.9 after it reaches the same KL in
-# fewer iterations than 0.8 (openTSNE's and scikit-learn's default).
+# fewer iterations than 0.8 (openTSNE's and scikit-learn's default; 0.95 ended higher). The
+# normal phase stops at 650: with 2 x perplexity neighbours the exact KL under the full P then
+# stands about 0.01 below where scikit-learn's 1,000 iterations end (0.622 vs 0.633 on the
+# benchmark's 20,000 points, 0.608 after 750); it falls by under 0.01 per 50 iterations there.
 _TSNE_EE_ITER = 100
-_TSNE_N_ITER = 750
+_TSNE_N_ITER = 650
 _TSNE_FINAL_MOMENTUM = 0.9
 _TSNE_INTS_IN_INTERVAL = 1  # openTSNE's FFT grid: one interval per unit of the map (its default)
 
