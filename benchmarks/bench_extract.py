@@ -1,4 +1,4 @@
-"""Benchmark of the CNN-code extraction (helpers.inference.extract_features), in one process.
+"""Benchmark of the CNN-code extraction (helpers.net.inference.extract_features), in one process.
 
 On the mock Galaxy Zoo (``--data-dir``, generated with ``--n`` galaxies and seed 42 when it is
 missing) at the study's image size (``--size``, default 64 px from a 212 px centre crop):
@@ -36,10 +36,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from helpers import inference, network, paths
-from helpers.dataset import load_dataset
-from helpers.imagecache import load_image_array
-from helpers.synth import write_mock
+from helpers import paths
+from helpers.data.dataset import load_dataset
+from helpers.data.imagecache import load_image_array
+from helpers.data.synth import write_mock
+from helpers.net import inference, network
 
 
 def ensure_data(data_dir: Path | None, n: int) -> Path:

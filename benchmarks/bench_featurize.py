@@ -1,6 +1,6 @@
 """Dask featurization against the single-process path, on the same images, in one process.
 
-Runs ``helpers.survey.featurize`` over one folder of galaxy images three ways and reports the
+Runs ``helpers.codes.survey.featurize`` over one folder of galaxy images three ways and reports the
 wall times and ratios:
 
 * the single-process path (``scheduler="none"``; torch on all cores);
@@ -28,7 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from helpers import paths, survey
+from helpers import paths
+from helpers.codes import survey
 
 
 def gather_images(folders: list[Path], into: Path) -> int:
@@ -84,7 +85,7 @@ def main() -> None:
             t0 = time.perf_counter()
             with survey.local_cluster(workers, cores // workers) as cluster:
                 address = cluster.scheduler_address
-                cluster.get_client().run(lambda: __import__("helpers.inference"))  # every worker imports
+                cluster.get_client().run(lambda: __import__("helpers.net.inference"))  # every worker imports
                 for w in range(workers):  # and loads the network (one tiny shard per worker)
                     survey.featurize(run, warm, tmp / f"warm{workers}-{w}", scheduler=address,
                                      threads=cores // workers, shard_size=8 // workers, progress=None)

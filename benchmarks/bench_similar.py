@@ -2,7 +2,7 @@
 
 The feature set is the demo run's 2,000 real codes grown to ``--n`` (default 100,000) the way
 bench_tsne.py grows them (resampled, with jitter shaped like the local spread); the queries are
-``--queries`` further jittered codes. Both engines of ``helpers.similar.Index`` answer the same
+``--queries`` further jittered codes. Both engines of ``helpers.codes.similar.Index`` answer the same
 queries (k = 12), in one process, on the same ``--threads`` (BLAS threads for exact, numba
 threads and ``n_jobs`` for pynndescent):
 
@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 from bench_tsne import load_codes  # same folder: the shared way to grow the demo codes
 
-from helpers.neighbours import Index, recall
+from helpers.codes.neighbours import Index, recall
 
 
 def best_of(rounds: int, fn) -> tuple[float, object]:

@@ -1,6 +1,6 @@
 """The object-store path of featurize against the local-path path, on the same images, in one process.
 
-``helpers.survey.featurize`` runs over the same galaxy JPEGs twice, on the same cores, without
+``helpers.codes.survey.featurize`` runs over the same galaxy JPEGs twice, on the same cores, without
 Dask (``scheduler="none"``; the per-image cost, not the cluster's, is in question):
 
 * local: images read from a local folder, codes written to a local folder;
@@ -34,7 +34,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from helpers import paths, survey
+from helpers import paths
+from helpers.codes import survey
 
 
 def make_images(folder: Path, n: int, side: int = 424) -> None:
@@ -82,7 +83,7 @@ def main() -> None:
             run = args.run or (paths.PROCESSED / "demo" if (paths.PROCESSED / "demo" / "model.json")
                                .exists() else None)
             if run is None:
-                from helpers import network
+                from helpers.net import network
 
                 run = tmp / "run"
                 network.save_model(network.build_model("resnet34", "tree", seed=0), run,

@@ -1,4 +1,4 @@
-"""Benchmark of the mock Galaxy Zoo generator (helpers.synth).
+"""Benchmark of the mock Galaxy Zoo generator (helpers.data.synth).
 
 Two comparisons, each the best of ``--repeat`` runs:
 
@@ -12,7 +12,7 @@ Two comparisons, each the best of ``--repeat`` runs:
 2. **New against today.** ``write_mock`` of ``--n`` galaxies with ``--workers`` workers, this
    generator against the one committed at ``--ref`` (default: the newest commit whose
    generator has another ``VERSION``, i.e. the one this version replaced), imported from a
-   temporary copy of ``git show REF:src/helpers/synth.py``.
+   temporary copy of ``git show REF:src/helpers/data/synth.py``.
 
     .venv/bin/python benchmarks/bench_synth.py [--n 2000] [--workers 2] [--naive 40] [--repeat 2]
 """
@@ -31,7 +31,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from helpers import paths, synth
+from helpers import paths
+from helpers.data import synth
 
 
 def naive_draw(t: dict, rng: np.random.Generator) -> np.ndarray:
@@ -122,15 +123,15 @@ def _git(*args: str) -> str:
 def _previous_version() -> str:
     """The newest commit whose generator has another VERSION than this one."""
     mine = f'VERSION = "{synth.VERSION}"'
-    for commit in _git("log", "--format=%H", "--", "src/helpers/synth.py").split():
-        if mine not in _git("show", f"{commit}:src/helpers/synth.py"):
+    for commit in _git("log", "--format=%H", "--", "src/helpers/data/synth.py").split():
+        if mine not in _git("show", f"{commit}:src/helpers/data/synth.py"):
             return commit
-    raise SystemExit("no earlier version of src/helpers/synth.py in the history")
+    raise SystemExit("no earlier version of src/helpers/data/synth.py in the history")
 
 
 def _today(ref: str, folder: Path):
     """The generator as committed at ``ref``, importable by spawned workers (a module on sys.path)."""
-    src = _git("show", f"{ref}:src/helpers/synth.py")
+    src = _git("show", f"{ref}:src/helpers/data/synth.py")
     (folder / "synth_today.py").write_text(src)
     sys.path.insert(0, str(folder))
     return importlib.import_module("synth_today")

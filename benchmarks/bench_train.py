@@ -1,11 +1,11 @@
-"""Benchmark of training throughput (helpers.training), in one process.
+"""Benchmark of training throughput (helpers.net.training), in one process.
 
 On the mock Galaxy Zoo (``--data-dir``, generated with ``--n`` galaxies and seed 42 when it is
 missing) at ``--size`` px:
 
-(1) fastai: :func:`helpers.training.build_learner` + ``fit`` over :func:`make_dataloaders`
+(1) fastai: :func:`helpers.net.training.build_learner` + ``fit`` over :func:`make_dataloaders`
     (in-memory ``uint8`` images, chapter 2's augmentation - ``--augment``, default
-    ``nuisances``: flips, rotations and the randomised nuisances of :mod:`helpers.augment` -
+    ``nuisances``: flips, rotations and the randomised nuisances of :mod:`helpers.net.augment` -
     and normalisation as batch transforms, MSE loss, fastai Adam, channels-last as chapter 2
     unless ``--contiguous``), timed over ``--batches`` training batches after ``--warmup``;
 (2) the machine's limit: forward + backward + ``torch.optim.AdamW`` step of the same net and
@@ -30,10 +30,10 @@ import numpy as np
 import torch
 from fastai.callback.core import Callback, CancelFitException
 
-from helpers import network, training
-from helpers.dataset import load_dataset
-from helpers.imagecache import load_image_array
-from helpers.schema import COLUMNS
+from helpers.data.dataset import load_dataset
+from helpers.data.imagecache import load_image_array
+from helpers.data.schema import COLUMNS
+from helpers.net import network, training
 
 
 class Timer(Callback):

@@ -14,7 +14,7 @@ Both methods get the SAME matrix: the codes projected to 50 principal components
 ``PCA(50, random_state=0)``, no other scaling), as chapter 4 feeds openTSNE. Fits alternate,
 ``--repeats`` of each (default 3), and each method's fastest counts:
 
-* ours: exactly chapter 4's call, ``helpers.reduce.tsne(x, perplexity=200, learning_rate=lr,
+* ours: exactly chapter 4's call, ``helpers.codes.reduce.tsne(x, perplexity=200, learning_rate=lr,
   seed=0, n_jobs=2)`` (openTSNE, FFT gradients, PCA initialisation, exact neighbours up to
   50,000 points, 2 x perplexity of them per point (``reduce.NEIGHBOURS_PER_PERPLEXITY``; the
   custom is 3 x), chapter 4's iteration schedule; affinities included in the time), for each
@@ -97,8 +97,8 @@ def pca50(codes: np.ndarray) -> np.ndarray:
 
 
 def run_opentsne(x: np.ndarray, lr) -> dict:
-    """One fit by exactly chapter 4's call, ``helpers.reduce.tsne`` (affinities included)."""
-    from helpers import reduce as R
+    """One fit by exactly chapter 4's call, ``helpers.codes.reduce.tsne`` (affinities included)."""
+    from helpers.codes import reduce as R
 
     t0 = time.perf_counter()
     y, kl, _ = R.tsne(x, perplexity=PERPLEXITY, learning_rate=lr, seed=0, n_jobs=N_JOBS)
@@ -205,7 +205,7 @@ def main() -> None:
     trust_idx = np.sort(np.random.default_rng(0).choice(len(x), min(args.trust_n, len(x)),
                                                         replace=False))
     lrs = [lr if lr == "auto" else float(lr) for lr in args.lrs.split(",") if lr]
-    jobs = [(f"chapter 4's t-SNE (helpers.reduce.tsne) learning_rate={lr} (scikit-learn units)",
+    jobs = [(f"chapter 4's t-SNE (helpers.codes.reduce.tsne) learning_rate={lr} (scikit-learn units)",
              lambda lr=lr: run_opentsne(x, lr)) for lr in lrs]
     if not args.skip_sklearn:
         jobs.append((f"scikit-learn Barnes-Hut learning_rate={SEED_LR}, max_iter 1000",

@@ -6,7 +6,7 @@ generator), ``featurize`` completes on a local cluster, resumes after interrupti
 
 This script
 
-1. draws ``--n`` galaxy images with its own small numpy generator (not ``helpers.synth``, not
+1. draws ``--n`` galaxy images with its own small numpy generator (not ``helpers.data.synth``, not
    GalSim): five classes (smooth round, cigar, edge-on disk, face-on spiral, star), random
    size, position angle, brightness, tint, centre offset, Gaussian PSF, sky, Poisson and read
    noise, saved as ``<GalaxyID>.png`` / ``.jpg`` of ``--size`` px; the truth table
@@ -16,7 +16,7 @@ This script
    command and checks that it resumed (finished shards skipped and left untouched) and
    completed, with no ``.tmp`` leftovers; the resumed codes must equal those of a clean,
    uninterrupted run;
-3. searches, for every galaxy, its ``-k`` nearest other galaxies (``helpers.similar``, the
+3. searches, for every galaxy, its ``-k`` nearest other galaxies (``helpers.codes.similar``, the
    engine of the ``similar`` command) and compares the share of neighbours of the query's class
    with chance (random neighbours); runs the ``similar`` CLI once on a GalaxyID (with a picture
    sheet) and once on the path of one of the images, which must find its own galaxy first.
@@ -45,8 +45,9 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from helpers import paths, survey
-from helpers import similar as sim
+from helpers import paths
+from helpers.codes import similar as sim
+from helpers.codes import survey
 
 CLASSES = ("round", "cigar", "edge-on", "spiral", "star")
 TINTS = {"old": (1.0, 0.80, 0.55), "young": (0.62, 0.78, 1.0), "mixed": (0.9, 0.82, 0.72),
@@ -325,7 +326,7 @@ def compare_codes(resumed: Path, clean: Path, ids: np.ndarray) -> float:
 def neighbours(features: Path, truth: pd.DataFrame, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(ids, class of each galaxy, rows of its k nearest other galaxies)`` of a feature set.
 
-    The search is :class:`helpers.similar.Index` (exact cosine), the engine the ``similar``
+    The search is :class:`helpers.codes.similar.Index` (exact cosine), the engine the ``similar``
     command uses, over all galaxies at once; each query is left out of its own answer.
     """
     ids, codes = sim.read_feature_set(features)
@@ -360,7 +361,7 @@ def share_table(query: np.ndarray, found: np.ndarray) -> pd.DataFrame:
 
 def check_api_agrees(features: Path, ids: np.ndarray, found_ids: np.ndarray, k: int,
                      picks: int = 5) -> None:
-    """``helpers.similar.similar`` (one GalaxyID at a time) must return the batch search's answer."""
+    """``helpers.codes.similar.similar`` (one GalaxyID at a time) must return the batch search's answer."""
     rng = np.random.default_rng(0)
     for i in rng.choice(len(ids), size=min(picks, len(ids)), replace=False):
         table = sim.similar(str(ids[i]), features=features, k=k)

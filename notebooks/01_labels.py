@@ -27,9 +27,11 @@
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from helpers import artifacts, labels, paths, plots, study
-from helpers.dataset import load_dataset
-from helpers.schema import COLUMNS, ID_COLUMN, LABELS, TRUTH_FILE
+from helpers import artifacts, paths, study
+from helpers.book import plots
+from helpers.data import labels
+from helpers.data.dataset import load_dataset
+from helpers.data.schema import COLUMNS, ID_COLUMN, LABELS, TRUTH_FILE
 
 # %% tags=["parameters"]
 data_dir = "data/synthetic/demo"  # Kaggle layout: training_solutions_rev1.csv + images_training_rev1/

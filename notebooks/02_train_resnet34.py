@@ -35,10 +35,11 @@ import numpy as np
 import pandas as pd
 from IPython.display import display
 
-import helpers.augment
-from helpers import artifacts, evaluate, inference, metrics, network, paths, study, training
-from helpers.imagecache import load_image_array
-from helpers.schema import COLUMNS, ID_COLUMN, TRAIN_IMAGES
+import helpers.net.augment
+from helpers import artifacts, evaluate, paths, study
+from helpers.data.imagecache import load_image_array
+from helpers.data.schema import COLUMNS, ID_COLUMN, TRAIN_IMAGES
+from helpers.net import inference, metrics, network, training
 
 # %% tags=["parameters"]
 data_dir = "data/synthetic/demo"  # Kaggle layout (images_training_rev1/)
@@ -96,7 +97,7 @@ print(f"{len(ids)} galaxies at {image_size}x{image_size} px: {len(train_rows)} t
 # A training batch as the network sees it: every galaxy turned by a random angle and flipped
 # at random, since a galaxy on the sky has no preferred orientation, and (with
 # `augment="nuisances"`) blurred, brightened or dimmed, tinted, lifted or lowered in sky, made
-# noisier, stretched and enlarged by random amounts (the ranges are in `helpers.augment`). The
+# noisier, stretched and enlarged by random amounts (the ranges are in `helpers.net.augment`). The
 # labels stay: none of these changes what a volunteer would say about the galaxy.
 
 # %%
@@ -235,7 +236,7 @@ print(head_sentence)
 # images differ from the training ones, as real cutouts differ from the mock. So both networks
 # are scored again on the same hold-out galaxies with one nuisance pushed *beyond* the range the
 # randomisation used: half the brightness, noise of 0.05 (of the 0-1 pixel scale), a PSF of
-# 1.6 px, a red tint, a harder display stretch (`helpers.augment.STRESSES`). Each cell is the
+# 1.6 px, a red tint, a harder display stretch (`helpers.net.augment.STRESSES`). Each cell is the
 # hold-out RMSE with its 95% interval; the last row averages the five stresses.
 
 # %%
@@ -243,14 +244,14 @@ print(head_sentence)
 stressed, augment_sentence, stress_difference = None, "No second network was trained (ablation: null).", None
 if len(trainings) > len(heads):
     other = list(trainings)[-1]
-    stressed = helpers.augment.stress_test(
+    stressed = helpers.net.augment.stress_test(
         {f"{saved}, {augment}": lambda x: inference.predict(learners[saved], x),
          f"{saved}, {ablation}": lambda x: inference.predict(learners[other], x)},
         valid_images, valid_targets, seed=seed)
     a, b = stressed.table.columns
     stress_difference = stressed.difference(a, b)
-    augment_sentence = stressed.sentence(a, b, f"the network trained {helpers.augment.TRAINED[augment]}",
-                                         f"the one trained {helpers.augment.TRAINED[ablation]}")
+    augment_sentence = stressed.sentence(a, b, f"the network trained {helpers.net.augment.TRAINED[augment]}",
+                                         f"the one trained {helpers.net.augment.TRAINED[ablation]}")
     display(stressed.formatted(".4f"))
 print(augment_sentence)
 
@@ -309,7 +310,7 @@ metrics = study.close_chapter(run_path, "train", {
     "holdout_rmse_all": {label: e.to_dict(5) for label, e in estimates.items()},
     "head_difference": head_difference.to_dict(5) if head_difference else None,
     "stress_test": None if stressed is None else {
-        "conditions": helpers.augment.STRESSES,
+        "conditions": helpers.net.augment.STRESSES,
         "rmse": {name: {cond: e.to_dict(5) for cond, e in col.items()} for name, col in stressed.table.items()},
         "mean_stressed_rmse": {name: e.to_dict(5) for name, e in stressed.stressed.items()},
         "difference": stress_difference.to_dict(5)},

@@ -28,9 +28,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from helpers import artifacts, evaluate, features, inference, network, plots, study
-from helpers.imagecache import load_image_array
-from helpers.schema import ID_COLUMN
+from helpers import artifacts, evaluate, study
+from helpers.book import plots
+from helpers.codes import features
+from helpers.data.imagecache import load_image_array
+from helpers.data.schema import ID_COLUMN
+from helpers.net import inference, network
 
 # %% tags=["parameters"]
 data_dir = "data/synthetic/demo"  # Kaggle layout

@@ -30,8 +30,10 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-from helpers import artifacts, plots, reduce, study
-from helpers.schema import ID_COLUMN
+from helpers import artifacts, study
+from helpers.book import plots
+from helpers.codes import reduce
+from helpers.data.schema import ID_COLUMN
 
 # %% tags=["parameters"]
 data_dir = "data/synthetic/demo"  # Kaggle layout (and, on the mock, ground_truth.csv)

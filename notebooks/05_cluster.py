@@ -32,9 +32,11 @@ import pandas as pd
 from IPython.display import HTML
 from myst_nb import glue
 
-from helpers import artifacts, cluster, interactive, plots, reduce, study
-from helpers.imagecache import load_image_array
-from helpers.schema import ID_COLUMN
+from helpers import artifacts, study
+from helpers.book import interactive, plots
+from helpers.codes import cluster, reduce
+from helpers.data.imagecache import load_image_array
+from helpers.data.schema import ID_COLUMN
 
 # %% tags=["parameters"]
 data_dir = "data/synthetic/demo"  # Kaggle layout (and, on the mock, ground_truth.csv)

@@ -33,9 +33,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from helpers import artifacts, cluster, compare, evaluate, labels, plots, reduce, study
-from helpers.imagecache import load_image_array
-from helpers.schema import ALL_LABELS, COLUMNS, ID_COLUMN
+from helpers import artifacts, evaluate, study
+from helpers.book import plots
+from helpers.codes import cluster, compare, reduce
+from helpers.data import labels
+from helpers.data.imagecache import load_image_array
+from helpers.data.schema import ALL_LABELS, COLUMNS, ID_COLUMN
 
 # %% tags=["parameters"]
 data_dir = "data/synthetic/demo"  # Kaggle layout (and, on the mock, ground_truth.csv)

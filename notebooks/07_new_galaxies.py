@@ -34,25 +34,14 @@ import numpy as np
 import pandas as pd
 from IPython.display import display
 
-from helpers import (
-    artifacts,
-    cutouts,
-    evaluate,
-    images,
-    paths,
-    place,
-    plots,
-    progress,
-    reduce,
-    similar,
-    store,
-    study,
-    survey,
-)
-from helpers.dataset import read_solutions
-from helpers.labels import assign_labels
-from helpers.schema import ID_COLUMN, TEST_IMAGES, TRAIN_IMAGES, TRUTH_FILE
-from helpers.synth import write_mock
+from helpers import artifacts, evaluate, paths, progress, study
+from helpers.book import plots
+from helpers.codes import place, reduce, similar, survey
+from helpers.data import cutouts, images, store
+from helpers.data.dataset import read_solutions
+from helpers.data.labels import assign_labels
+from helpers.data.schema import ID_COLUMN, TEST_IMAGES, TRAIN_IMAGES, TRUTH_FILE
+from helpers.data.synth import write_mock
 
 # %% tags=["parameters"]
 data_dir = "data/synthetic/demo"  # the study's data (Kaggle layout)
@@ -220,7 +209,7 @@ examples = result.groupby("predicted", sort=True).head(1).index.to_numpy()
 
 
 def new_picture(i: int):
-    """The new galaxy's cutout as the network saw it (a FITS file shown by the rule of helpers.cutouts)."""
+    """The new galaxy's cutout as the network saw it (a FITS file shown by the rule of helpers.data.cutouts)."""
     if not cutouts.is_manifest(images_in):
         return images_in / f"{result[ID_COLUMN].iloc[i]}.jpg"
     source = listed["source"].iloc[int(np.flatnonzero(listed["id"] == result[ID_COLUMN].iloc[i])[0])]

@@ -34,8 +34,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from helpers import plots, realism, study
-from helpers.schema import ID_COLUMN, LABELS, TRAIN_IMAGES, TRUTH_FILE
+from helpers import study
+from helpers.book import plots
+from helpers.data import realism
+from helpers.data.schema import ID_COLUMN, LABELS, TRAIN_IMAGES, TRUTH_FILE
 
 # %% tags=["parameters"]
 data_dir = "data/synthetic/demo"  # Kaggle layout: the images measured are images_training_rev1/

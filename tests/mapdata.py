@@ -4,7 +4,7 @@ test's small book): a table with coordinates, IDs, labels and two clusterings, a
 import numpy as np
 import pandas as pd
 
-from helpers.plots import LABEL_COLORS
+from helpers.book.plots import LABEL_COLORS
 
 COLOURINGS = ["label", "k-means k=8 (PCA-7)", "HDBSCAN (t-SNE)"]
 

@@ -1,13 +1,13 @@
 """Small networks for the tests: one saved as chapter 2 saves one (no training), for featurize
 and similar; and a few dozen in-memory images with one net trained on them, which the tests of
-helpers.network, helpers.training and helpers.inference share (each module builds its own)."""
+helpers.net.network, helpers.net.training and helpers.net.inference share (each module builds its own)."""
 
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from helpers import network, training
+from helpers.net import network, training
 
 SIZE = 32
 ARCH = "resnet18"

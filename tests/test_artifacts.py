@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 
 from helpers import artifacts
+from helpers.data.schema import TRUTH_FILE
 from helpers.errors import DataError, UserError
-from helpers.schema import TRUTH_FILE
 
 
 def test_a_failed_write_leaves_neither_file_nor_temporary(tmp_path: Path) -> None:

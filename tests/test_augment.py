@@ -1,4 +1,4 @@
-"""helpers.augment: the nuisances applied to training batches and the stresses of chapter 2."""
+"""helpers.net.augment: the nuisances applied to training batches and the stresses of chapter 2."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import augment
 from helpers.errors import ParameterError
+from helpers.net import augment
 
 
 def _galaxy(n: int = 4, size: int = 32) -> np.ndarray:

@@ -3,7 +3,7 @@
 The book is rendered from the committed notebooks (``runner.build_reference_book``, nothing is
 executed) and served from 127.0.0.1. Every page of ``_toc.yml`` must load (HTTP 200), show its
 title, log no console error and raise no page error, and show every figure of its notebook's
-outputs (loaded, not broken). Every interactive map (``helpers.interactive.map_html``) must
+outputs (loaded, not broken). Every interactive map (``helpers.book.interactive.map_html``) must
 load BokehJS, hold its points, paint them in the colours of its data, show the galaxy's image
 and ID in the hover tooltip, and switch its colouring. A small book built here around two maps
 checks the map without the chapters.
@@ -437,7 +437,7 @@ def check_maps(browser, url: str, maps: dict, expected_points: dict | None = Non
 # --- a small book of our own with two maps -------------------------------------------------
 
 MINI_POINTS = {"galaxy-map": 300, "second-map": 40}
-BOOK_MAP = "galaxy-map"  # drawn with map_html(bokehjs="book"): helpers.sphinx_maps loads BokehJS
+BOOK_MAP = "galaxy-map"  # drawn with map_html(bokehjs="book"): helpers.book.sphinx_maps loads BokehJS
 # Two faults of the Jupyter Book 1.x stack that log errors on every page of a fresh visit:
 # Sphinx 7.4 writes sphinx-thebe's inline config script twice (it compares the script's file
 # name None with ''), so `const THEBE_JS_URL` is declared twice (a SyntaxError); and
@@ -451,8 +451,8 @@ def write_minimal_book(root: Path) -> None:
     import nbformat
     from mapdata import COLOURINGS, random_points
 
-    from helpers.interactive import galaxy_map, map_html, thumbnail_uris
-    from helpers.plots import LABEL_COLORS
+    from helpers.book.interactive import galaxy_map, map_html, thumbnail_uris
+    from helpers.book.plots import LABEL_COLORS
 
     root.mkdir(parents=True)
     config = yaml.safe_load((ROOT / "_config.yml").read_text())
@@ -493,7 +493,7 @@ def minimal_book(tmp_path_factory) -> Iterator[tuple[Path, str, Path]]:
 # --- the tests -----------------------------------------------------------------------------
 
 def bokehjs_scripts(html_file: Path) -> list[str]:
-    """The BokehJS files a rendered page loads with <script src> (helpers.sphinx_maps adds them)."""
+    """The BokehJS files a rendered page loads with <script src> (helpers.book.sphinx_maps adds them)."""
     return [src.split("?")[0] for src in re.findall(r'<script[^>]*\bsrc="([^"]+)"', html_file.read_text())
             if "/bokeh-" in src and src.split("?")[0].endswith(".min.js")]
 
@@ -513,7 +513,7 @@ def check_bokehjs_only_where_maps_are(html_dir: Path, pages, maps: dict) -> None
 
 def test_map_renders_in_minimal_book(browser, minimal_book):
     """Two maps on one page work without the chapters: one made for the book (BokehJS served by
-    helpers.sphinx_maps from _static), one self-contained (its inline BokehJS then skipped)."""
+    helpers.book.sphinx_maps from _static), one self-contained (its inline BokehJS then skipped)."""
     html_dir, url, source = minimal_book
     pages = book_pages(source)
     failures = check_book(browser, url, pages)
@@ -531,7 +531,7 @@ def test_reference_book_pages_render(browser, reference_book):
     failures = check_book(browser, url, pages)
     if any("THEBE_JS_URL" in f or "invalid theme mode" in f for f in failures):
         failures.append("(THEBE_JS_URL / invalid theme mode: faults of the Jupyter Book 1.x stack "
-                        "that _config.yml works around with helpers.sphinx_fixes and html_context.default_mode)")
+                        "that _config.yml works around with helpers.book.sphinx_fixes and html_context.default_mode)")
     assert not failures, "problems in the rendered book:\n" + "\n".join(failures)
 
 
@@ -540,7 +540,7 @@ def test_reference_book_has_a_working_interactive_map(browser, reference_book):
     pages = book_pages(ROOT)
     maps = find_maps(html_dir, pages)
     assert maps, ("no page of the book has an interactive map (the output of "
-                  "helpers.interactive.map_html); pages checked: "
+                  "helpers.book.interactive.map_html); pages checked: "
                   + ", ".join(p.html for p in pages))
     check_bokehjs_only_where_maps_are(html_dir, pages, maps)
     check_maps(browser, url, maps)

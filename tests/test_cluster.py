@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import cluster as C
+from helpers.codes import cluster as C
 from helpers.errors import DataError, ParameterError
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import compare as K
+from helpers.codes import compare as K
 from helpers.errors import DataError
 
 
@@ -61,7 +61,7 @@ def test_probes_read_separable_labels_and_fail_on_noise():
 
 
 def test_knn_probes_are_the_engines_vote_on_each_fold():
-    from helpers.neighbours import classify
+    from helpers.codes.neighbours import classify
 
     x, y = separable(n_per=12, seed=3)
     x[:, :3] = 0  # no signal left: many ties, broken towards the nearer galaxy

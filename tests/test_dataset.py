@@ -1,4 +1,4 @@
-"""Tests for helpers.dataset: one folder per defect, built from six real Kaggle rows.
+"""Tests for helpers.data.dataset: one folder per defect, built from six real Kaggle rows.
 
 The clean folder is made here (not with the mock generator): the real rows from
 tests/fixtures/kaggle_real_rows.csv and tiny synthetic 424x424 RGB JPEGs of a Gaussian blob.
@@ -20,16 +20,23 @@ from hypothesis import strategies as st
 from PIL import Image, ImageFile
 
 from helpers.cli import main
-from helpers.dataset import (
+from helpers.data.dataset import (
     Problem,
     ValidationReport,
     load_dataset,
     read_solutions,
     validate_dataset,
 )
+from helpers.data.images import read as read_image
+from helpers.data.schema import (
+    COLUMNS,
+    HEADER,
+    QUESTIONS,
+    SOLUTIONS_CSV,
+    TRAIN_IMAGES,
+    TREE_TOLERANCE,
+)
 from helpers.errors import DataError, ParameterError
-from helpers.images import read as read_image
-from helpers.schema import COLUMNS, HEADER, QUESTIONS, SOLUTIONS_CSV, TRAIN_IMAGES, TREE_TOLERANCE
 
 REAL_ROWS = Path(__file__).parent / "fixtures" / "kaggle_real_rows.csv"
 IDS = [100008, 100143, 100134, 100123, 100445, 135453]
@@ -496,7 +503,7 @@ def test_read_image_raises_data_error_naming_the_file(data: Path, defect) -> Non
 
 
 def test_truncation_caught_even_if_pil_flag_flipped(data: Path) -> None:
-    assert ImageFile.LOAD_TRUNCATED_IMAGES is False  # importing helpers.dataset left it alone
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is False  # importing helpers.data.dataset left it alone
     _truncate(data)
     ImageFile.LOAD_TRUNCATED_IMAGES = True
     try:

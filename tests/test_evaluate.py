@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import evaluate, features
+from helpers import evaluate
+from helpers.codes import features
 from helpers.errors import DataError
 
 

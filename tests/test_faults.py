@@ -14,7 +14,9 @@ import pandas as pd
 import pytest
 from networks import save_small_network
 
-from helpers import artifacts, cli, paths, reduce, synth
+from helpers import artifacts, cli, paths
+from helpers.codes import reduce
+from helpers.data import synth
 from helpers.errors import DataError, UserError
 
 HOLD = "import sys, time; from helpers.artifacts import folder_lock\n" \
@@ -111,7 +113,7 @@ def test_leftovers_of_a_killed_synth_are_cleared_at_the_next_start(tmp_path):
 
 
 def test_featurize_overwrite_never_deletes_a_folder_it_did_not_make(tmp_path):
-    from helpers import survey
+    from helpers.codes import survey
 
     out = tmp_path / "codes"
     out.mkdir()
@@ -128,7 +130,7 @@ def test_featurize_overwrite_never_deletes_a_folder_it_did_not_make(tmp_path):
 
 
 def test_unreachable_scheduler_fails_fast_and_claims_nothing(tmp_path):
-    from helpers import survey
+    from helpers.codes import survey
 
     run = save_small_network(tmp_path / "run")
     images = tmp_path / "images"
@@ -153,7 +155,7 @@ def test_truncated_artifacts_name_the_chapter_to_rerun(tmp_path):
     (tmp_path / "features.parquet").write_bytes(data[: len(data) // 2])
     with pytest.raises(DataError, match="rerun chapter 03_extract_features"):
         reduce.load_codes(tmp_path)
-    from helpers import similar
+    from helpers.codes import similar
 
     with pytest.raises(DataError, match="rerun chapter 3"):
         similar.read_feature_set(tmp_path / "features.parquet")

@@ -3,9 +3,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from helpers import features
+from helpers.codes import features
+from helpers.data.schema import TEST_IMAGES, TRAIN_IMAGES
 from helpers.errors import DataError, ParameterError
-from helpers.schema import TEST_IMAGES, TRAIN_IMAGES
 
 
 @pytest.fixture()
@@ -83,7 +83,7 @@ def test_neighbours_and_agreement():
 
 
 def test_neighbours_leave_out_only_the_galaxy_itself_and_agree_with_a_full_sort():
-    from helpers.neighbours import normalise
+    from helpers.codes.neighbours import normalise
 
     codes = np.random.default_rng(1).normal(size=(40, 6)).astype(np.float32)
     codes[9] = 2 * codes[4]  # a duplicate in direction is still a neighbour, the nearest one

@@ -1,4 +1,4 @@
-"""The image cache (helpers.imagecache): decoded, cropped, resized once, keyed by the files."""
+"""The image cache (helpers.data.imagecache): decoded, cropped, resized once, keyed by the files."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import imagecache
+from helpers.data import imagecache
 from helpers.errors import DataError, ParameterError
 
 SIZE = 32

@@ -1,4 +1,4 @@
-"""One way to read and cut an image (helpers.images), whoever reads it."""
+"""One way to read and cut an image (helpers.data.images), whoever reads it."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import pytest
 from astropy.io import fits
 from PIL import Image
 
-from helpers import imagecache, images, plots
+from helpers.book import plots
+from helpers.data import imagecache, images
 from helpers.errors import DataError, ParameterError
 
 

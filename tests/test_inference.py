@@ -1,4 +1,4 @@
-"""Predictions and codes of a trained net (helpers.inference), and their tables.
+"""Predictions and codes of a trained net (helpers.net.inference), and their tables.
 
 Small and fast: resnet18 at 32 px on a few dozen in-memory images (tests/networks.py), one epoch.
 """
@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from networks import SIZE, small_data, train_small
 
-from helpers import inference, network
 from helpers.errors import ParameterError
+from helpers.net import inference, network
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""The interactive galaxy map (helpers.interactive): thumbnails, the Bokeh layout, the HTML.
+"""The interactive galaxy map (helpers.book.interactive): thumbnails, the Bokeh layout, the HTML.
 
 No browser here (tests/test_book_browser.py drives Chromium); these check what can be checked
 in Python: image sizes, the embedded document, determinism across processes, input errors.
@@ -20,8 +20,8 @@ import pytest
 from mapdata import random_points
 from PIL import Image
 
-from helpers.interactive import NOISE_COLOR, galaxy_map, map_html, thumbnail_uris
-from helpers.plots import LABEL_COLORS
+from helpers.book.interactive import NOISE_COLOR, galaxy_map, map_html, thumbnail_uris
+from helpers.book.plots import LABEL_COLORS
 
 COLOURINGS = ["label", "k-means k=8 (PCA-7)", "HDBSCAN (t-SNE)"]
 
@@ -190,7 +190,7 @@ def test_map_html_is_self_contained():
 
 
 def test_book_maps_leave_bokehjs_to_the_sphinx_extension():
-    from helpers.interactive import BOOK_MARKER, bokehjs_files
+    from helpers.book.interactive import BOOK_MARKER, bokehjs_files
 
     points, _ = make_points(10)
     layout = galaxy_map(points, ["label"])
@@ -221,8 +221,8 @@ DETERMINISM_SCRIPT = textwrap.dedent("""
     import hashlib, sys
     import numpy as np, pandas as pd
     from bokeh.plotting import figure
-    from helpers.interactive import galaxy_map, map_html, thumbnail_uris
-    from helpers.plots import LABEL_COLORS
+    from helpers.book.interactive import galaxy_map, map_html, thumbnail_uris
+    from helpers.book.plots import LABEL_COLORS
     for _ in range(int(sys.argv[1])):  # other plots first: Bokeh's id counter moves on
         figure().line([1, 2], [3, 4])
     rng = np.random.default_rng(7)

@@ -4,9 +4,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helpers import labels
+from helpers.data import labels
+from helpers.data.schema import COLUMNS, LABELS, QUESTIONS, STAR_LABEL, UNCERTAIN_LABEL
 from helpers.errors import ParameterError
-from helpers.schema import COLUMNS, LABELS, QUESTIONS, STAR_LABEL, UNCERTAIN_LABEL
 
 
 def test_real_rows_get_their_expected_label(real_rows):

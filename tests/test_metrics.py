@@ -1,12 +1,12 @@
-"""The RMSE scores of predicted vote fractions (helpers.metrics)."""
+"""The RMSE scores of predicted vote fractions (helpers.net.metrics)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from helpers import metrics
 from helpers.errors import ParameterError
+from helpers.net import metrics
 
 
 def test_metrics():

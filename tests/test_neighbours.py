@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from helpers import neighbours as N
+from helpers.codes import neighbours as N
 from helpers.errors import DataError, ParameterError
 
 

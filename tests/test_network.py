@@ -1,4 +1,4 @@
-"""The net of chapters 2-3 (helpers.network): heads, ImageNet weights, saving and loading.
+"""The net of chapters 2-3 (helpers.net.network): heads, ImageNet weights, saving and loading.
 
 Small and fast: resnet18 at 32 px on a few dozen in-memory images (tests/networks.py), one epoch.
 """
@@ -16,9 +16,9 @@ import pytest
 import torch
 from networks import ARCH, SIZE, small_data, train_small
 
-from helpers import inference, network
+from helpers.data.schema import COLUMNS, QUESTIONS
 from helpers.errors import ParameterError, UserError
-from helpers.schema import COLUMNS, QUESTIONS
+from helpers.net import inference, network
 
 
 @pytest.fixture(scope="module")

@@ -1,11 +1,11 @@
-"""Placing new galaxies on the study's maps (helpers.place): the maps are rebuilt from what the
+"""Placing new galaxies on the study's maps (helpers.codes.place): the maps are rebuilt from what the
 run keeps, and placing the study's own codes puts them where the study's map has them."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import place, reduce
+from helpers.codes import place, reduce
 from helpers.errors import DataError
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers import plots
+from helpers.book import plots
 
 
 def noisy_sheet(seed: int = 0):

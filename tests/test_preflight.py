@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from helpers import cli, paths
-from helpers.schema import COLUMNS, ID_COLUMN, SOLUTIONS_CSV, TRAIN_IMAGES
+from helpers.data.schema import COLUMNS, ID_COLUMN, SOLUTIONS_CSV, TRAIN_IMAGES
 
 
 @pytest.fixture()

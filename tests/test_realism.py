@@ -1,4 +1,4 @@
-"""Tests of the realism instrument (helpers.realism) and of how close the mock comes to real cutouts.
+"""Tests of the realism instrument (helpers.data.realism) and of how close the mock comes to real cutouts.
 
 The project's own measuring module must agree with the shared calibration instrument that
 measured the real table (``../shared/calibration/image_stats.py``, read-only, beside the
@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import paths, realism, schema, synth
+from helpers import paths
+from helpers.data import realism, schema, synth
 
 SHARED = paths.ROOT.parent / "shared" / "calibration" / "image_stats.py"
 N_AGREE = 30  # images measured by both instruments

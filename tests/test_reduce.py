@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import reduce as R
+from helpers.codes import reduce as R
 from helpers.errors import DataError, ParameterError
 
 

@@ -69,7 +69,7 @@ def sandbox(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_failing_chapter_names_its_notebook(sandbox, capsys):
-    from helpers.synth import write_mock
+    from helpers.data.synth import write_mock
 
     data = sandbox / "mock"
     write_mock(data, 12, seed=3, workers=1)
@@ -127,9 +127,9 @@ def test_rerunning_a_chapter_removes_what_it_and_later_chapters_wrote(sandbox):
 def kaggle_like_folder(root, *, n=80, n_test=8, seed=5, keep_labels=5):
     """A folder laid out as the real Kaggle download: vote table, training and test images, no
     ground truth and no mock manifest, and only ``keep_labels`` of the nine labels present."""
-    from helpers.labels import assign_labels
-    from helpers.schema import SOLUTIONS_CSV, TRAIN_IMAGES, TRUTH_FILE
-    from helpers.synth import write_mock
+    from helpers.data.labels import assign_labels
+    from helpers.data.schema import SOLUTIONS_CSV, TRAIN_IMAGES, TRUTH_FILE
+    from helpers.data.synth import write_mock
 
     write_mock(root, n=n, seed=seed, n_test=n_test, workers=1)
     (root / TRUTH_FILE).unlink()

@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import cli, neighbours
-from helpers import similar as S
+from helpers import cli
+from helpers.codes import neighbours
+from helpers.codes import similar as S
 from helpers.errors import DataError
 
 
@@ -16,7 +17,7 @@ def codes(n=500, d=32, seed=0):
 
 
 def test_the_search_is_the_one_engine():
-    assert S.Index is neighbours.Index  # helpers.neighbours, tested in test_neighbours.py
+    assert S.Index is neighbours.Index  # helpers.codes.neighbours, tested in test_neighbours.py
 
 
 @pytest.fixture()

@@ -12,9 +12,11 @@ import pytest
 from networks import save_small_network
 from PIL import Image
 
-from helpers import cli, inference, network, survey
+from helpers import cli
+from helpers.codes import survey
+from helpers.data.imagecache import load_image_array
 from helpers.errors import DataError, UserError
-from helpers.imagecache import load_image_array
+from helpers.net import inference, network
 
 N_IMAGES = 22
 SHARD = 4
@@ -138,7 +140,7 @@ def test_an_interrupted_run_resumes_where_it_stopped(run_dir, images, tmp_path):
 
 
 def test_images_of_another_size_are_cropped_to_the_same_fraction(run_dir, tmp_path):
-    from helpers.images import center_crop_resize, read_cutout
+    from helpers.data.images import center_crop_resize, read_cutout
 
     rng = np.random.default_rng(3)
     big = rng.integers(0, 255, (424, 424, 3), dtype=np.uint8)
@@ -156,7 +158,7 @@ def test_images_of_another_size_are_cropped_to_the_same_fraction(run_dir, tmp_pa
 
 def test_an_image_query_is_cut_like_featurize_and_finds_its_own_code(run_dir, tmp_path):
     """A 200 px image as query: the same crop fraction as featurize, the run read from the manifest."""
-    from helpers import similar as S
+    from helpers.codes import similar as S
 
     rng = np.random.default_rng(4)
     folder = tmp_path / "survey-b"

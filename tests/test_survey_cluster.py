@@ -24,7 +24,8 @@ import pytest
 from astropy.io import fits
 from PIL import Image
 
-from helpers import network, survey
+from helpers.codes import survey
+from helpers.net import network
 
 BUCKET = "survey"
 N = 10

@@ -9,9 +9,12 @@ from astropy.io import fits
 from networks import save_small_network
 from PIL import Image
 
-from helpers import cli, cutouts, images, inference, neighbours, network, store, survey
-from helpers import similar as S
+from helpers import cli
+from helpers.codes import neighbours, survey
+from helpers.codes import similar as S
+from helpers.data import cutouts, images, store
 from helpers.errors import DataError, ParameterError, UserError
+from helpers.net import inference, network
 
 N = 8
 
@@ -76,7 +79,7 @@ def test_the_fits_rule_one_band_three_bands_shapes_and_stretches():
 
 
 def test_fits_of_a_jpegs_channels_give_the_jpegs_codes(run_dir, cutout_set):
-    """The stated tolerance (helpers.cutouts): 8-bit FITS exactly; float FITS, linear stretch,
+    """The stated tolerance (helpers.data.cutouts): 8-bit FITS exactly; float FITS, linear stretch,
     cosine >= 0.995 and each FITS code's nearest JPEG code its own galaxy's; asinh (the default,
     meant for fluxes, lifts the sky of data already stretched for display) cosine >= 0.9."""
     net, config = network.load_model(run_dir)

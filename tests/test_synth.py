@@ -1,4 +1,4 @@
-"""Tests of the mock Galaxy Zoo generator (helpers.synth): layout, tree sums, determinism,
+"""Tests of the mock Galaxy Zoo generator (helpers.data.synth): layout, tree sums, determinism,
 atomicity, parameter errors, the continuum of drawn parameters and votes that follow the image.
 Small n throughout (the image statistics against real cutouts are in test_realism.py)."""
 
@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from PIL import Image, ImageFilter
 
-from helpers import schema, synth
+from helpers.data import schema, synth
 from helpers.errors import ParameterError, UserError
 
 N_MAIN = 36  # the shared sample (also used for the realism checks)
@@ -283,7 +283,7 @@ def test_parallel_generation_after_torch_started_its_threads(tmp_path):
     code = (
         "import torch\n"
         "torch.set_num_threads(2); (torch.ones(256, 256) @ torch.ones(256, 256)).sum()\n"
-        "from helpers.synth import write_mock\n"
+        "from helpers.data.synth import write_mock\n"
         f"write_mock({str(tmp_path / 'm')!r}, 6, seed=1, workers=2)\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180)

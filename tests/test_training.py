@@ -1,4 +1,4 @@
-"""Training the net of chapter 2 (helpers.training): split, data loaders, learner, lr finder.
+"""Training the net of chapter 2 (helpers.net.training): split, data loaders, learner, lr finder.
 
 Small and fast: resnet18 at 32 px on a few dozen in-memory images (tests/networks.py), one or a
 few epochs.
@@ -13,8 +13,8 @@ import pytest
 import torch
 from networks import ARCH, SIZE, small_data, train_small
 
-from helpers import inference, metrics, network, training
 from helpers.errors import ParameterError
+from helpers.net import inference, metrics, network, training
 
 
 @pytest.fixture(scope="module")

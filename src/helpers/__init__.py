@@ -1,28 +1,26 @@
-"""galactic-clustering helpers: the code behind the chapters, by the stage of the study it serves.
+"""galactic-clustering helpers: the code behind the chapters, in the order of the study's stages.
 
-Data (chapter 1): :mod:`~helpers.schema` (the Galaxy Zoo questionnaire), :mod:`~helpers.dataset`
-(reading and checking a Kaggle-layout folder), :mod:`~helpers.images` (every image read and cut
-one way), :mod:`~helpers.imagecache`, :mod:`~helpers.labels` (one label per galaxy),
-:mod:`~helpers.synth` (the mock Galaxy Zoo) and :mod:`~helpers.realism` (how real it looks).
+- :mod:`helpers.data` (chapter 1 and every reader of files): the Galaxy Zoo questionnaire
+  (``schema``), reading and checking a Kaggle-layout folder (``dataset``), every image read and
+  cut one way (``images``, ``imagecache``), survey cutouts and where files live (``cutouts``,
+  ``store``), one label per galaxy (``labels``), the mock Galaxy Zoo (``synth``) and how real it
+  looks (``realism``).
+- :mod:`helpers.net` (chapters 2-3): the network's architecture and files (``network``), its
+  training and augmentation (``training``, ``augment``), predictions and codes (``inference``),
+  the RMSE of the vote fractions (``metrics``).
+- :mod:`helpers.codes` (chapters 3-7 and survey scale): neighbours (``features``, and
+  ``neighbours``, the one k-NN engine), maps (``reduce``: PCA, LDA, t-SNE, UMAP), clusterings
+  (``cluster``) and their comparison (``compare``), new galaxies on the maps (``place``),
+  similarity search (``similar``) and featurizing surveys on Dask (``survey``).
+- :mod:`helpers.book`: figures (``plots``), the interactive map (``interactive``) and two Sphinx
+  extensions loaded by ``_config.yml`` (``sphinx_fixes``, ``sphinx_maps``).
 
-The network (chapters 2-3): :mod:`~helpers.network` (architecture, save/load),
-:mod:`~helpers.training`, :mod:`~helpers.augment`, :mod:`~helpers.inference` (predictions and
-codes), :mod:`~helpers.metrics` (RMSE), :mod:`~helpers.features`.
-
-The codes (chapters 3-7): :mod:`~helpers.neighbours` (the one k-NN engine),
-:mod:`~helpers.reduce` (PCA, LDA, t-SNE, UMAP), :mod:`~helpers.cluster`, :mod:`~helpers.compare`,
-:mod:`~helpers.evaluate` (the split, scores with intervals), :mod:`~helpers.place` (new galaxies
-on the maps), :mod:`~helpers.similar`.
-
-Survey scale: :mod:`~helpers.survey` (featurize on Dask), :mod:`~helpers.cutouts` (FITS,
-manifests), :mod:`~helpers.store` (paths and URLs).
-
-The book and the run: :mod:`~helpers.study` (what every chapter does first and last),
-:mod:`~helpers.plots`, :mod:`~helpers.interactive`, :mod:`~helpers.artifacts`,
-:mod:`~helpers.reference` (the replay's tolerances), :mod:`~helpers.runner`,
-:mod:`~helpers.preflight`, :mod:`~helpers.progress`, :mod:`~helpers.cli`, :mod:`~helpers.paths`,
-:mod:`~helpers.errors`, and two Sphinx extensions (:mod:`~helpers.sphinx_fixes`,
-:mod:`~helpers.sphinx_maps`).
+Beside them, what every stage uses: the split and scores with intervals (``evaluate``), what
+every chapter does first and last (``study``), atomic files and ``metrics.json``
+(``artifacts``), the replay's tolerances (``reference``), running the chapters (``runner``,
+``preflight``, ``progress``, ``cli``), ``paths`` and ``errors``. Imports point down this list:
+``data`` needs none of the others, ``net`` only ``data``, ``codes`` both (and ``book`` only for
+the ``similar`` command's picture sheet), ``book`` any.
 """
 
 import os as _os

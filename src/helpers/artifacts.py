@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from helpers.schema import SOLUTIONS_CSV, TRUTH_FILE
+from helpers.data.schema import SOLUTIONS_CSV, TRUTH_FILE
 
 METRICS = "metrics.json"
 
@@ -191,8 +191,8 @@ def read_aligned(path: str | Path, ids, chapter: str) -> pd.DataFrame:
     ``chapter`` names the chapter that writes the file, so that a missing, unreadable or
     mismatched file says what to rerun.
     """
+    from helpers.data.schema import ID_COLUMN
     from helpers.errors import DataError
-    from helpers.schema import ID_COLUMN
 
     path = Path(path)
     if not path.exists():

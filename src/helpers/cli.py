@@ -38,7 +38,7 @@ def _add_validate(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_validate(args: argparse.Namespace) -> int:
-    from helpers.dataset import validate_cli
+    from helpers.data.dataset import validate_cli
 
     return validate_cli(args)
 
@@ -62,7 +62,7 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_synth(args: argparse.Namespace) -> int:
-    from helpers.synth import synth_cli
+    from helpers.data.synth import synth_cli
 
     return synth_cli(args)
 
@@ -124,7 +124,7 @@ def _add_featurize(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--path-column", default="path",
                    help="the manifest's path-or-URL column (default: path)")
     p.add_argument("--fits-stretch", choices=["asinh", "linear"], default="asinh",
-                   help="how FITS fluxes become 0-255 (default asinh; see helpers.cutouts)")
+                   help="how FITS fluxes become 0-255 (default asinh; see helpers.data.cutouts)")
     p.add_argument("--scheduler", default=None,
                    help="Dask scheduler address (tcp://host:8786) of a trusted cluster; "
                         "'none': no Dask, one process; default: a local cluster")
@@ -138,7 +138,7 @@ def _add_featurize(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_featurize(args: argparse.Namespace) -> int:
-    from helpers.survey import featurize
+    from helpers.codes.survey import featurize
 
     if args.workers is not None and args.workers < 1:
         raise ParameterError(f"--workers {args.workers}: use a positive number")
@@ -177,7 +177,7 @@ def _add_similar(sub: argparse._SubParsersAction) -> None:
 def _run_similar(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from helpers.similar import sheet, similar
+    from helpers.codes.similar import sheet, similar
 
     table = similar(args.query, features=args.features, k=args.k, run=args.run, engine=args.engine,
                     images=args.images, fits_stretch=args.fits_stretch)
@@ -186,7 +186,7 @@ def _run_similar(args: argparse.Namespace) -> int:
     if args.sheet:
         query_image = None if args.query.isdigit() else args.query
         if query_image is None and args.images:
-            from helpers.similar import _find_image
+            from helpers.codes.similar import _find_image
 
             query_image = _find_image(int(args.query), [Path(f) for f in args.images])
         print(sheet(query_image, table, args.sheet, title=f"most similar to {args.query}"))

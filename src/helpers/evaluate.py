@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from helpers.data.schema import ID_COLUMN
 from helpers.errors import DataError
-from helpers.schema import ID_COLUMN
 
 SPLIT_FILE = "split.parquet"
 TRAIN, HOLDOUT, UNUSED = "train", "holdout", "unused"
@@ -135,7 +135,7 @@ def cluster_agreement(assign, labels, metric: str = "AMI", *, seed: int = 0,
     Noise (-1) counts as one more group, as everywhere in the study. 300 resamples: AMI is
     slow, and the interval's ends then move by about 0.005 between seeds.
     """
-    from helpers.compare import score
+    from helpers.codes.compare import score
 
     return bootstrap(lambda a, y: score(y, a, metric), np.asarray(assign), np.asarray(labels),
                      seed=seed, n_boot=n_boot)

@@ -22,7 +22,7 @@ import shutil
 from typing import Any
 
 from helpers import paths
-from helpers.schema import SOLUTIONS_CSV, TEST_IMAGES, TRAIN_IMAGES
+from helpers.data.schema import SOLUTIONS_CSV, TEST_IMAGES, TRAIN_IMAGES
 
 KNOWN_ARCHS = ("resnet18", "resnet34", "resnet50")
 SPACE_METHODS = ("pca", "lda", "tsne", "umap")
@@ -247,7 +247,7 @@ def check_resources(profile, chapters: dict[str, dict[str, Any]], *, download: b
                             "07_new_galaxies.new_images to a folder of your own")
     new_images = chapters.get("07_new_galaxies", {}).get("new_images")
     if isinstance(new_images, str):
-        from helpers import cutouts, store
+        from helpers.data import cutouts, store
 
         if store.is_url(new_images):
             pass  # checked when chapter 7 opens it (the store may need credentials from the environment)
@@ -261,7 +261,7 @@ def check_resources(profile, chapters: dict[str, dict[str, Any]], *, download: b
     train = chapters.get("02_train_resnet34", {})
     if train.get("pretrained"):
         from helpers.errors import UserError
-        from helpers.network import check_pretrained
+        from helpers.net.network import check_pretrained
 
         try:
             check_pretrained(train.get("arch", "resnet34"), download=download)
@@ -281,7 +281,7 @@ def check_resources(profile, chapters: dict[str, dict[str, Any]], *, download: b
 
 
 def _disk(profile, chapters) -> list[str]:
-    from helpers.imagecache import DEFAULT_CACHE_DIR
+    from helpers.data.imagecache import DEFAULT_CACHE_DIR
 
     n = _n_galaxies(profile) or 0
     sizes = {int(chapters.get("02_train_resnet34", {}).get("image_size") or 64), 64}
@@ -297,8 +297,8 @@ def _disk(profile, chapters) -> list[str]:
 
 
 def _scheduler(profile, address: str) -> list[str]:
+    from helpers.codes.survey import check_scheduler
     from helpers.errors import UserError
-    from helpers.survey import check_scheduler
 
     try:
         check_scheduler(address)

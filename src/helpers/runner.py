@@ -32,9 +32,9 @@ from typing import Any
 import yaml
 
 from helpers import paths, progress, reference
+from helpers.data.schema import SOLUTIONS_CSV
 from helpers.errors import ParameterError, UserError
 from helpers.progress import duration
-from helpers.schema import SOLUTIONS_CSV
 
 RUNNER_KEYS = {"run", "mock", "chapters", "description"}
 KERNEL = "python3"
@@ -168,7 +168,7 @@ def prepare_data(profile: Profile) -> Path:
             f"-p {paths.relative(profile.data_dir)}, then unzip training_solutions_rev1.zip and "
             "images_training_rev1.zip there."
         )
-    from helpers.synth import write_mock
+    from helpers.data.synth import write_mock
 
     mock = profile.mock
     print(f"generating the mock Galaxy Zoo: {mock['n']} galaxies, seed {mock.get('seed', 0)} "
@@ -182,7 +182,7 @@ def _mock_matches(profile: Profile) -> bool:
     """Whether the generated data in ``data_dir`` is what the profile's ``mock:`` asks for."""
     import json
 
-    from helpers.synth import VERSION
+    from helpers.data.synth import VERSION
 
     manifest = profile.data_dir / "mock.json"
     if not manifest.exists():

@@ -97,7 +97,7 @@ def setup(seed: int = 42, threads: int | None = None) -> dict:
         torch.manual_seed(seed)
         torch.set_num_threads(threads)
     _inline_figures()
-    from helpers.plots import style
+    from helpers.book.plots import style
 
     style()
     pd.set_option("display.precision", 3)

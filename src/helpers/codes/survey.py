@@ -2,9 +2,9 @@
 
 The inputs are a folder of ``<GalaxyID>.jpg/.png`` images, or a *manifest* (CSV or Parquet) that
 lists cutouts by any text ID with a path or URL each, JPEG, PNG or FITS
-(:mod:`helpers.cutouts` says how a FITS cutout becomes a picture); the manifest's other columns
+(:mod:`helpers.data.cutouts` says how a FITS cutout becomes a picture); the manifest's other columns
 (RA, Dec, ...) are carried into the codes. Inputs and outputs may be local paths or fsspec URLs
-(``s3://``, ``gs://``, ``file://`` ...; :mod:`helpers.store`), so the workers need no shared
+(``s3://``, ``gs://``, ``file://`` ...; :mod:`helpers.data.store`), so the workers need no shared
 disk: the network travels to them with the work (the bytes of ``model.safetensors`` and
 ``model.json``, checked against the SHA-256 that ``model.json`` records, sent once to each
 worker), they read the cutouts from where the manifest says and write their shards to ``OUT``
@@ -46,10 +46,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from helpers import images, store
 from helpers.artifacts import LOCK, folder_lock
+from helpers.data import images, store
+from helpers.data.schema import ID_COLUMN
 from helpers.errors import DataError, ParameterError, UserError
-from helpers.schema import ID_COLUMN
 
 MANIFEST = "_manifest.json"
 BAD_IMAGES = "_bad_images.csv"
@@ -175,11 +175,11 @@ def plan_shards(files: Sequence, shard_size: int, ids: Sequence | None = None,
 
 def _model(network: Network):
     """The network, loaded once per process (keyed by the weights' SHA-256): the bytes are
-    written to a private temporary folder and read back by :func:`helpers.network.load_model`,
+    written to a private temporary folder and read back by :func:`helpers.net.network.load_model`,
     which checks them again."""
     import tempfile
 
-    from helpers.network import load_model
+    from helpers.net.network import load_model
 
     if network.sha256 not in _MODELS:
         _MODELS.clear()
@@ -210,7 +210,7 @@ def _fetch(files: Sequence[str], storage_options: dict | None) -> dict:
 
 def _table(shard: Shard, keep: list[int], codes: np.ndarray) -> pd.DataFrame:
     """A shard's table: GalaxyID, the manifest's other columns, then the codes (f000 ...)."""
-    from helpers.inference import features_frame
+    from helpers.net.inference import features_frame
 
     ids = [shard.galaxy_ids[i] for i in keep]
     if shard.ids and not all(isinstance(i, int | np.integer) for i in shard.ids):
@@ -240,7 +240,7 @@ def featurize_shard(network: Network, shard: Shard, out_dir: str, *, layer: str 
     """
     import torch
 
-    from helpers.inference import extract_features
+    from helpers.net.inference import extract_features
 
     if threads:
         torch.set_num_threads(threads)
@@ -305,7 +305,7 @@ class Inputs:
 def find_inputs(images: str | Path, *, id_column: str = "id", path_column: str = "path",
                 fits_stretch: str = "asinh", storage_options: dict | None = None) -> Inputs:
     """The cutouts of a folder (path or URL) of ``<GalaxyID>.jpg``, or of a manifest."""
-    from helpers import cutouts
+    from helpers.data import cutouts
 
     cutouts.check_stretch(fits_stretch)
     where = store.place(images, storage_options)
@@ -430,7 +430,7 @@ def featurize(run_dir: str | Path, image_dir: str | Path, out_dir: str | Path, *
 
     ``image_dir``: a folder of ``<GalaxyID>.jpg`` images, or a manifest (``.csv``/``.parquet``)
     whose ``id_column`` names each cutout and ``path_column`` gives its path or URL (JPEG, PNG
-    or FITS; FITS shown by the rule of :mod:`helpers.cutouts` with ``fits_stretch``). Each of
+    or FITS; FITS shown by the rule of :mod:`helpers.data.cutouts` with ``fits_stretch``). Each of
     the three may be a local path or an fsspec URL; ``storage_options`` (e.g.
     ``{"endpoint_url": ...}``) go to the store's backend here and on the workers (which may
     also configure it themselves: for s3fs, ``AWS_*`` variables). ``scheduler``: ``None``

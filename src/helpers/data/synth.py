@@ -11,7 +11,7 @@ built, so :func:`write_mock` writes a stand-in with exactly its layout::
 
 The model, per galaxy (all of it drawn from a per-galaxy random stream, see below). It is
 calibrated against the statistics of 2,000 real Kaggle cutouts (``data/reference/``, measured
-with :mod:`helpers.realism`): framing, brightness, stretch, sky, noise, colour and crowding
+with :mod:`helpers.data.realism`): framing, brightness, stretch, sky, noise, colour and crowding
 follow their spread.
 
 1. **Truth, a continuum.** A family is drawn (spheroid, disk, star or artifact) and then every
@@ -39,7 +39,7 @@ follow their spread.
    with a hue-preserving asinh stretch (Lupton et al. 2004) anchored on the galaxy's bright
    core; they are resampled bicubically to 424x424, get fine-grained noise and the sky level,
    saturate to their own hue, and are saved as JPEG (quality 90).
-3. **Votes.** 30-50 simulated volunteers walk the Galaxy Zoo 2 tree (:mod:`helpers.schema`).
+3. **Votes.** 30-50 simulated volunteers walk the Galaxy Zoo 2 tree (:mod:`helpers.data.schema`).
    Each answers from probabilities set by the truth, blurred by what the rendered image shows
    (the galaxy's visible extent over the seeing and its contrast over the noise, measured on
    the image before its noise: small, blurred, faint or low-contrast galaxies drift towards
@@ -72,10 +72,10 @@ from typing import Any
 
 import numpy as np
 
-from helpers import schema
+from helpers.data import schema
 from helpers.errors import ParameterError, UserError
 
-GENERATOR = "helpers.synth"
+GENERATOR = "helpers.data.synth"
 VERSION = "2.0"
 
 FINE = schema.IMAGE_SIZE  # final image size (424)

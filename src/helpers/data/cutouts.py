@@ -133,7 +133,7 @@ def read_manifest(where, *, id_column: str = "id", path_column: str = "path",
     Refuses, naming the manifest, row and column: a missing ID or path column, empty IDs or
     paths, duplicate IDs.
     """
-    from helpers import store
+    from helpers.data import store
 
     text = str(where)
     try:

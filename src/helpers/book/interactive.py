@@ -9,8 +9,8 @@ Everything runs in the browser (``CustomJS``), so the map works in the rendered 
 In a notebook cell::
 
     from IPython.display import HTML
-    from helpers.interactive import galaxy_map, map_html, thumbnail_uris
-    from helpers.plots import LABEL_COLORS
+    from helpers.book.interactive import galaxy_map, map_html, thumbnail_uris
+    from helpers.book.plots import LABEL_COLORS
 
     points = pd.DataFrame({"x": emb[:, 0], "y": emb[:, 1], "GalaxyID": ids, "label": labels,
                            "k-means k=8 (PCA-7)": km, "HDBSCAN (t-SNE)": hdb})
@@ -22,7 +22,7 @@ In a notebook cell::
 :func:`map_html` is deterministic: the same inputs give the same bytes in any process, so the
 output can be committed in a notebook. By default it writes BokehJS itself (inline, about
 1.6 MB), so the fragment works anywhere; ``map_html(layout, bokehjs="book")`` leaves it out for a
-page of the Jupyter Book, where the ``helpers.sphinx_maps`` extension (``_config.yml``) serves
+page of the Jupyter Book, where the ``helpers.book.sphinx_maps`` extension (``_config.yml``) serves
 BokehJS from the book's ``_static`` folder to the pages that hold a map, and to no others.
 """
 
@@ -58,7 +58,7 @@ def _is_noise(category: str) -> bool:
 
 _REQUIRED = ("x", "y", "GalaxyID")
 _FORMATS = {"webp": "WEBP", "jpeg": "JPEG"}
-#: Attribute that marks a map whose page must load BokehJS (read by helpers.sphinx_maps).
+#: Attribute that marks a map whose page must load BokehJS (read by helpers.book.sphinx_maps).
 BOOK_MARKER = 'data-bokehjs="book"'
 _ID = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 
@@ -77,7 +77,7 @@ def thumbnail_uris(images: np.ndarray, size: int = 48, quality: int = 80,
     """
     from PIL import Image
 
-    from helpers.images import resize
+    from helpers.data.images import resize
 
     images = np.asarray(images)
     if images.ndim != 4 or images.shape[-1] != 3:
@@ -381,7 +381,7 @@ def map_html(layout, *, element_id: str = "galaxy-map", bokehjs: str = "inline")
     the inputs and ``element_id``. ``bokehjs``: ``"inline"`` writes BokehJS (core and widgets,
     from the installed bokeh, no CDN; skipped when the page already has this version loaded),
     so the fragment works on its own; ``"book"`` leaves it out (1.6 MB less) and marks the map
-    so that the ``helpers.sphinx_maps`` Sphinx extension loads BokehJS on that book page.
+    so that the ``helpers.book.sphinx_maps`` Sphinx extension loads BokehJS on that book page.
 
     >>> import pandas as pd
     >>> pts = pd.DataFrame({"x": [0.0, 1.0], "y": [1.0, 0.0], "GalaxyID": [7, 8],
@@ -402,7 +402,7 @@ def map_html(layout, *, element_id: str = "galaxy-map", bokehjs: str = "inline")
                          f"(an HTML id), got {element_id!r}")
     if bokehjs not in ("inline", "book"):
         raise ValueError(f"bokehjs must be 'inline' (self-contained) or 'book' (loaded by the "
-                         f"helpers.sphinx_maps extension), got {bokehjs!r}")
+                         f"helpers.book.sphinx_maps extension), got {bokehjs!r}")
     item = _renumber_ids(json_item(layout, element_id), element_id)
     version = bokeh.__version__
     bokeh_js = f'(window.Bokeh&&window.Bokeh["{version}"])'
@@ -413,7 +413,7 @@ def map_html(layout, *, element_id: str = "galaxy-map", bokehjs: str = "inline")
                  _bundle_script(widgets, f"!{bokeh_js}||{bokeh_js}.Widgets"),
                  f'<div id="{element_id}" class="galaxy-map" style="min-height:40px"></div>']
     else:
-        parts = [f"<!-- galaxy map: Bokeh {version}, BokehJS from the book (helpers.sphinx_maps) -->",
+        parts = [f"<!-- galaxy map: Bokeh {version}, BokehJS from the book (helpers.book.sphinx_maps) -->",
                  f'<div id="{element_id}" class="galaxy-map" {BOOK_MARKER} '
                  'style="min-height:40px"></div>']
     parts += [

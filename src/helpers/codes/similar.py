@@ -1,7 +1,7 @@
 """Similarity search over CNN codes: the galaxies whose codes are nearest a query's (cosine).
 
 The ``similar`` command: a query (a GalaxyID of a feature set, or an image the run's network
-turns into a code) against a feature set, answered by :class:`helpers.neighbours.Index` (exact,
+turns into a code) against a feature set, answered by :class:`helpers.codes.neighbours.Index` (exact,
 or pynndescent's approximate index with ``engine="ann"``), and drawn by :func:`sheet`.
 
 Feature sets are a run's ``features.parquet`` or a ``featurize`` output folder.
@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from helpers.codes.neighbours import Index
+from helpers.data.schema import ID_COLUMN
 from helpers.errors import DataError, ParameterError
-from helpers.neighbours import Index
-from helpers.schema import ID_COLUMN
 
 
 def code_columns(frame: pd.DataFrame) -> list[str]:
@@ -29,12 +29,12 @@ def code_columns(frame: pd.DataFrame) -> list[str]:
 def feature_table(path: str | Path, storage_options: dict | None = None) -> pd.DataFrame:
     """A ``features.parquet`` file or a ``featurize`` output folder (a path or URL) as a table:
     GalaxyID, any carried columns (a manifest's RA, Dec ...), the codes ``f000`` ...."""
-    from helpers import store
+    from helpers.data import store
 
     where = store.place(path, storage_options)
     if where.local and Path(where.root).is_dir() or not where.local and not str(path).endswith(
             ".parquet"):
-        from helpers.survey import read_codes
+        from helpers.codes.survey import read_codes
 
         frame = read_codes(path, storage_options)
     elif where.local and not Path(where.root).is_file():
@@ -83,8 +83,8 @@ def _run_of(features: str | Path, storage_options: dict | None = None) -> str | 
     records it in its manifest."""
     import json
 
-    from helpers import store
-    from helpers.survey import MANIFEST
+    from helpers.codes.survey import MANIFEST
+    from helpers.data import store
 
     where = store.place(features, storage_options)
     if str(features).endswith(".parquet") and not (where.local and Path(where.root).is_dir()):
@@ -108,7 +108,8 @@ def similar(query: str, *, features: str | Path, k: int = 12, run: str | Path | 
     folders hold it. (The codes are non-negative, so cosines crowd near 1: the ranks carry the
     meaning.)
     """
-    from helpers import paths, store
+    from helpers import paths
+    from helpers.data import store
 
     if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
         raise ParameterError(f"-k {k!r}: the number of similar galaxies must be a whole number >= 1")
@@ -134,9 +135,9 @@ def similar(query: str, *, features: str | Path, k: int = 12, run: str | Path | 
                                and not (Path(run_dir) / "model.json").is_file()):
             raise ParameterError("an image query needs the network that made the codes: pass --run "
                                  "RUN_DIR (a folder with model.json + model.safetensors)")
-        from helpers.images import read_cutout
-        from helpers.inference import extract_features
-        from helpers.survey import _model, load_network
+        from helpers.codes.survey import _model, load_network
+        from helpers.data.images import read_cutout
+        from helpers.net.inference import extract_features
 
         net, config = _model(load_network(run_dir, storage_options))
         pixels = read_cutout(query, int(config["image_size"]), int(config.get("crop", 212)),
@@ -162,14 +163,14 @@ def similar(query: str, *, features: str | Path, k: int = 12, run: str | Path | 
 def sheet(query_image: str | Path | None, table: pd.DataFrame, out: str | Path, title: str = "") -> Path:
     """A ``similar`` answer as a picture sheet file (PNG, or the format of ``out``'s suffix): the
     query (an empty frame when its image is not known), then the neighbours captioned with
-    GalaxyID and similarity, drawn by :func:`helpers.plots.sheet`."""
+    GalaxyID and similarity, drawn by :func:`helpers.book.plots.sheet`."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from helpers import plots
     from helpers.artifacts import write_atomic
+    from helpers.book import plots
 
     missing = [g for g, p in zip(table[ID_COLUMN], table.get("image_path", [""] * len(table)),
                                  strict=True) if not p]

@@ -95,7 +95,7 @@ def probe_rows(labels: pd.Series, folds: int = 5) -> tuple[np.ndarray, list[str]
     >>> int(mask.sum()), rare
     (5, ['b'])
     """
-    from helpers.schema import UNCERTAIN_LABEL
+    from helpers.data.schema import UNCERTAIN_LABEL
 
     usable = labels.notna() & (labels != UNCERTAIN_LABEL)
     counts = labels[usable].value_counts()
@@ -117,9 +117,9 @@ def knn_predict(x: np.ndarray, y: np.ndarray, *, k: int = 10, folds: int = 5, se
     """Cross-validated k-nearest-neighbour prediction (cosine similarity) of each galaxy's label.
 
     Each galaxy is predicted by a vote of the k nearest galaxies of the *other* folds
-    (:func:`helpers.neighbours.classify`; a tie goes to the label of the nearer galaxy).
+    (:func:`helpers.codes.neighbours.classify`; a tie goes to the label of the nearer galaxy).
     """
-    from helpers.neighbours import classify
+    from helpers.codes.neighbours import classify
 
     y = np.asarray(y)
     pred = np.empty(len(y), dtype=y.dtype)
@@ -150,9 +150,9 @@ def knn_fit_predict(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray
     """Label of each test galaxy by a vote of its ``k`` nearest training galaxies (cosine).
 
     The out-of-sample k-NN probe: fitted on galaxies the network trained on, scored on the
-    others (:func:`helpers.neighbours.classify`; a tie goes to the label of the nearer galaxy).
+    others (:func:`helpers.codes.neighbours.classify`; a tie goes to the label of the nearer galaxy).
     """
-    from helpers.neighbours import classify
+    from helpers.codes.neighbours import classify
     from helpers.progress import step
 
     with step(f"k-NN probe ({len(x_train):,} training, {len(x_test):,} test galaxies)"):

@@ -1,7 +1,7 @@
 """How close predicted vote fractions are to the votes: the RMSE of chapter 2 (the Kaggle score).
 
-Plain NumPy on ``(N, 37)`` arrays in :data:`helpers.schema.COLUMNS` order, whatever made them
-(usually :func:`helpers.inference.predict`); this module imports none of the network's
+Plain NumPy on ``(N, 37)`` arrays in :data:`helpers.data.schema.COLUMNS` order, whatever made them
+(usually :func:`helpers.net.inference.predict`); this module imports none of the network's
 modules. Over all answers (:func:`rmse`), per question (:func:`per_question_rmse`), and of
 always predicting the training means (:func:`mean_baseline_rmse`), beside published reference
 points on the real Galaxy Zoo (:data:`REFERENCE_RMSE`). Intervals over galaxies are
@@ -13,12 +13,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from helpers.data.schema import COLUMNS, QUESTIONS
 from helpers.errors import ParameterError
-from helpers.schema import COLUMNS, QUESTIONS
 
 __all__ = ["REFERENCE_RMSE", "mean_baseline_rmse", "per_question_rmse", "rmse"]
 
-N_OUT = len(COLUMNS)  # answers per galaxy (helpers.network.N_OUT, without importing torch)
+N_OUT = len(COLUMNS)  # answers per galaxy (helpers.net.network.N_OUT, without importing torch)
 #: Published hold-out RMSEs on the *real* Galaxy Zoo (reference points, not comparable to the mock).
 REFERENCE_RMSE: dict[str, float] = {
     "seed study: ResNet34, 8 epochs": 0.110,

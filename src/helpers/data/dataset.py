@@ -10,9 +10,9 @@ decision-tree sums, duplicates, missing / corrupt / truncated / wrongly sized im
 modes) and returns a :class:`ValidationReport`; it never raises for data problems.
 :func:`load_dataset` validates and returns the table with an ``image_path`` column, or raises
 :class:`~helpers.errors.DataError` with the report's summary. Images are decoded by
-:mod:`helpers.images` (one rule for every reader); this module reports what it found. Example::
+:mod:`helpers.data.images` (one rule for every reader); this module reports what it found. Example::
 
-    from helpers.dataset import load_dataset, validate_dataset
+    from helpers.data.dataset import load_dataset, validate_dataset
 
     report = validate_dataset("data/raw/galaxy-zoo")
     print("\\n".join(report.summary_lines()))
@@ -45,8 +45,8 @@ import pandas as pd
 from PIL import Image
 
 from helpers.errors import DataError, ParameterError
-from helpers.images import FAULT_TEXT, ImageFault, check_size, load_rgb
-from helpers.schema import (
+from helpers.data.images import FAULT_TEXT, ImageFault, check_size, load_rgb
+from helpers.data.schema import (
     COLUMNS,
     HEADER,
     ID_COLUMN,
@@ -637,9 +637,9 @@ def read_solutions(data_dir: Path | str, tolerance: float | None = None) -> pd.D
     """Read and check ``DATA_DIR/training_solutions_rev1.csv``.
 
     Returns a DataFrame with ``GalaxyID`` (int64) and the 37 fractions (float64) in
-    :data:`helpers.schema.HEADER` order, with a plain RangeIndex. Raises
+    :data:`helpers.data.schema.HEADER` order, with a plain RangeIndex. Raises
     :class:`~helpers.errors.DataError` listing the table's problems (header, values, tree sums
-    beyond ``tolerance`` - default :data:`~helpers.schema.TREE_TOLERANCE` -, duplicates, empty
+    beyond ``tolerance`` - default :data:`~helpers.data.schema.TREE_TOLERANCE` -, duplicates, empty
     table), each naming the CSV line and column; :class:`~helpers.errors.ParameterError` for a
     bad ``tolerance``.
     """
@@ -812,7 +812,7 @@ def validate_dataset(data_dir: Path | str, *, on_bad_image: str = "error",
     ``on_bad_image="error"``; with ``"skip"`` they are warnings and the galaxies are listed in
     ``report.skipped_ids``. Non-RGB images are warnings (``converted``). ``image_size=0`` or
     ``None`` accepts any size; ``tolerance`` bounds the decision-tree sums (default
-    :data:`~helpers.schema.TREE_TOLERANCE`); images are fully decoded on ``workers`` threads
+    :data:`~helpers.data.schema.TREE_TOLERANCE`); images are fully decoded on ``workers`` threads
     (default ``min(4, cpu_count)``). Raises :class:`~helpers.errors.ParameterError` for bad
     parameters.
     """
@@ -863,7 +863,7 @@ def _check_test_folder(data_dir: Path) -> tuple[str, int]:
     """The unlabelled images (``images_test_rev1/``): present and readable? (line, unreadable)."""
 
     from helpers.progress import Ticker
-    from helpers.schema import TEST_IMAGES
+    from helpers.data.schema import TEST_IMAGES
 
     folder = data_dir / TEST_IMAGES
     if not folder.is_dir():

@@ -18,7 +18,7 @@ def copy_bokehjs(app) -> None:
     """Put BokehJS into the output's ``_static`` before pages are written (their checksums)."""
     if app.builder.format != "html":
         return
-    from helpers.interactive import bokehjs_files
+    from helpers.book.interactive import bokehjs_files
 
     for name, source in bokehjs_files():
         target = Path(app.outdir) / "_static" / name
@@ -29,7 +29,7 @@ def copy_bokehjs(app) -> None:
 
 def add_bokehjs(app, pagename, templatename, context, doctree) -> None:
     """Load BokehJS in the head of a page whose body has a map made with ``bokehjs="book"``."""
-    from helpers.interactive import BOOK_MARKER, bokehjs_files
+    from helpers.book.interactive import BOOK_MARKER, bokehjs_files
 
     if BOOK_MARKER not in (context.get("body") or ""):
         return

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from helpers.data.schema import ID_COLUMN
 from helpers.errors import DataError, ParameterError
 from helpers.progress import step
-from helpers.schema import ID_COLUMN
 
 NOISE = -1
 
@@ -139,7 +139,7 @@ def seed_stability(assignments: dict[int, np.ndarray]) -> dict:
     """
     from itertools import combinations
 
-    from helpers.compare import score
+    from helpers.codes.compare import score
 
     values = [score(assignments[a], assignments[b], "ARI") for a, b in combinations(sorted(assignments), 2)]
     if not values:

@@ -19,7 +19,7 @@ galaxy needs a leaf probability of at least ``threshold``; with ``agreement="ste
 answer on its path must win at least ``threshold`` of the votes cast at that question.
 
 >>> import pandas as pd
->>> from helpers.schema import COLUMNS
+>>> from helpers.data.schema import COLUMNS
 >>> row = dict.fromkeys(COLUMNS, 0.0)
 >>> row.update({"Class1.1": 0.8, "Class1.2": 0.2, "Class7.1": 0.6, "Class7.2": 0.2,
 ...             "Class2.2": 0.2, "Class3.2": 0.2, "Class4.2": 0.2, "Class5.2": 0.2, "Class6.2": 1.0})
@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from helpers.errors import ParameterError
-from helpers.schema import (
+from helpers.data.schema import (
     COLUMNS,
     DISK_LABELS,
     EDGE_ON_LABELS,
@@ -205,7 +205,7 @@ def truth_recovery(labels: pd.DataFrame, truth: pd.DataFrame) -> tuple[dict, pd.
 def threshold_sweep(fractions: pd.DataFrame, thresholds=None) -> pd.DataFrame:
     """Share of galaxies called "uncertain" as the threshold grows, on the leaf and on each step.
 
-    >>> from helpers.schema import COLUMNS
+    >>> from helpers.data.schema import COLUMNS
     >>> row = dict.fromkeys(COLUMNS, 0.0) | {"Class1.3": 1.0, "Class6.2": 1.0}
     >>> threshold_sweep(pd.DataFrame([row]), [0.5, 1.0]).round(2).to_dict("list")
     {'threshold': [0.5, 1.0], 'leaf': [0.0, 0.0], 'step': [0.0, 0.0]}

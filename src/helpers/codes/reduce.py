@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from helpers.data.schema import ID_COLUMN, TEST_IMAGES, TRAIN_IMAGES, TRUTH_FILE, UNCERTAIN_LABEL
 from helpers.errors import DataError, ParameterError
 from helpers.progress import step
-from helpers.schema import ID_COLUMN, TEST_IMAGES, TRAIN_IMAGES, TRUTH_FILE, UNCERTAIN_LABEL
 
 
 def load_codes(run_dir: str | Path, data_dir: str | Path | None = None) -> tuple[pd.DataFrame, np.ndarray]:

@@ -2,7 +2,7 @@
 
 JPEG decoding of a 424x424 cutout costs a few milliseconds; a training epoch that decoded every
 image again would spend most of its time there. :func:`load_image_array` decodes the images
-once (on a thread pool), cuts each as the network sees it (:func:`helpers.images.cutout`: the
+once (on a thread pool), cuts each as the network sees it (:func:`helpers.data.images.cutout`: the
 central ``crop`` x ``crop`` square of a 424 px Kaggle cutout, the same fraction of any other
 side, resized to ``size`` x ``size``) and stores the stack as one ``.npy`` file::
 
@@ -14,8 +14,8 @@ added or removed) or of the geometry gives a new file and the stale one is simpl
 The file is written to a temporary name and renamed into place (an interrupted run leaves no
 half cache), and read back memory-mapped without pickle. Example (the notebook call)::
 
-    from helpers.dataset import load_dataset
-    from helpers.imagecache import load_image_array
+    from helpers.data.dataset import load_dataset
+    from helpers.data.imagecache import load_image_array
 
     frame, _ = load_dataset("data/synthetic/demo")
     images = load_image_array(frame["image_path"], size=64, crop=212)
@@ -34,10 +34,11 @@ from pathlib import Path
 
 import numpy as np
 
-from helpers import images, paths
+from helpers import paths
+from helpers.data import images
 from helpers.artifacts import atomic_path
 from helpers.errors import DataError, ParameterError
-from helpers.schema import IMAGE_SIZE
+from helpers.data.schema import IMAGE_SIZE
 
 __all__ = ["DEFAULT_CACHE_DIR", "MIN_SIZE", "cache_key", "cache_path", "load_image_array"]
 

@@ -1,22 +1,22 @@
 """Training the network of chapter 2: the split, the data loaders, the learner, the lr finder.
 
-The net itself (architecture, seeding, files) is :mod:`helpers.network`, which this module
-imports; what a trained net predicts is :mod:`helpers.inference` and how well is
-:mod:`helpers.metrics` (neither is needed to train). Here: the seeded split
+The net itself (architecture, seeding, files) is :mod:`helpers.net.network`, which this module
+imports; what a trained net predicts is :mod:`helpers.net.inference` and how well is
+:mod:`helpers.net.metrics` (neither is needed to train). Here: the seeded split
 (:func:`split_indices`, :class:`Split`), fastai ``DataLoaders`` over in-memory images
 (:func:`make_dataloaders`), the fastai :class:`~fastai.learner.Learner` (:func:`build_learner`),
 training with a per-epoch history (:func:`train`) and the learning-rate finder
 (:func:`find_lr`).
 
 **Input.** Images come as one ``(N, S, S, 3)`` ``uint8`` array (see
-:func:`helpers.imagecache.load_image_array`): nothing is decoded inside the training loop. A
+:func:`helpers.data.imagecache.load_image_array`): nothing is decoded inside the training loop. A
 batch is divided by 255 and normalised per channel: with ImageNet statistics for pretrained
 weights (``stats="imagenet"``), else with the training split's own mean and standard deviation
 (``stats="train"``, the default: the galaxies are mostly dark sky, far from ImageNet's
 statistics). The statistics travel in the model's config (``model.json``), so prediction and
 feature extraction normalise exactly as training did.
 
-**Augmentation** (training batches only; :mod:`helpers.augment`): ``"rotations"`` flips every
+**Augmentation** (training batches only; :mod:`helpers.net.augment`): ``"rotations"`` flips every
 training image at random about both axes and turns it by any angle (a galaxy has no preferred
 orientation); ``"nuisances"`` also randomises what the instrument and the pipeline change
 (PSF, brightness, colour balance, sky, noise, display stretch, framing) so that the network
@@ -25,7 +25,7 @@ augmented.
 
 The chapter-2 notebook, in short::
 
-    from helpers import inference, metrics, network, training
+    from helpers.net import inference, metrics, network, training
 
     dls = training.make_dataloaders(images, targets, valid_pct=0.2, seed=42, bs=64, ids=ids)
     learn = training.build_learner(dls, arch="resnet34", head="tree", pretrained=False, seed=42)
@@ -52,7 +52,7 @@ from torch import nn
 
 from helpers import paths
 from helpers.errors import ParameterError
-from helpers.network import N_OUT, build_model, check_choice, check_images
+from helpers.net.network import N_OUT, build_model, check_choice, check_images
 from helpers.progress import duration, say
 
 with warnings.catch_warnings():  # fastai's imports warn (torch.jit, pandas options): not ours
@@ -68,7 +68,7 @@ with warnings.catch_warnings():  # fastai's imports warn (torch.jit, pandas opti
     from fastai.optimizer import Adam
     from fastai.torch_core import TensorImage, default_device, params
 
-    from helpers import augment as augmentation
+    from helpers.net import augment as augmentation
 
 __all__ = [
     "HISTORY_COLUMNS",
@@ -168,7 +168,7 @@ class _ArrayDataset:
 
 
 def augmentations(augment: str | bool = "rotations") -> list:
-    """The training-batch transforms of ``augment`` (:data:`helpers.augment.AUGMENTS`)."""
+    """The training-batch transforms of ``augment`` (:data:`helpers.net.augment.AUGMENTS`)."""
     return augmentation.transforms(augment)
 
 
@@ -179,14 +179,14 @@ def make_dataloaders(images: np.ndarray, targets: np.ndarray, *, valid_pct: floa
     """fastai ``DataLoaders`` over in-memory images (no decoding in the loop, ``num_workers=0``).
 
     ``images``: ``(N, S, S, 3)`` uint8; ``targets``: ``(N, 37)`` vote fractions in
-    :data:`~helpers.schema.COLUMNS` order. The seeded split (:func:`split_indices`) is
+    :data:`~helpers.data.schema.COLUMNS` order. The seeded split (:func:`split_indices`) is
     ``dls.split`` (train/valid positions, and GalaxyIDs when ``ids`` is given). Training
     batches are shuffled, the last incomplete one dropped (BatchNorm needs more than one
     image), and augmented as ``augment`` says (``"none"``, ``"rotations"``, ``"nuisances"``;
-    ``True`` is ``"rotations"``; see :mod:`helpers.augment`); validation batches
+    ``True`` is ``"rotations"``; see :mod:`helpers.net.augment`); validation batches
     (twice ``bs``) never are. ``stats``: ``"train"`` normalises with the training split's
     per-channel mean/std, ``"imagenet"`` with ImageNet's (use it with pretrained weights).
-    ``dls.gc_info`` holds what :func:`helpers.network.save_model` records: image size, statistics, split sizes,
+    ``dls.gc_info`` holds what :func:`helpers.net.network.save_model` records: image size, statistics, split sizes,
     seed, data fingerprint, training-target means.
 
     >>> rng = np.random.default_rng(0)
@@ -301,12 +301,12 @@ def build_learner(dls, arch: str = "resnet34", head: str = "linear", *, pretrain
                   init_bias: bool = True, mixed_precision: bool = False, channels_last: bool = False):
     """A fastai ``Learner``: MSE loss, ``rmse`` metric, Adam (fastai's, decoupled ``wd``), no bars.
 
-    The net is :func:`helpers.network.build_model` (seeded with ``seed``, so the same seed gives the same
+    The net is :func:`helpers.net.network.build_model` (seeded with ``seed``, so the same seed gives the same
     initial weights); with ``init_bias`` its final bias starts at the training targets' means.
     Parameters are split into body and head groups (``learn.freeze()`` trains the head only).
     No progress bar (papermill / nbval cannot hold widget bars) and no printed table:
     :func:`train` returns the history. ``pretrained=True`` needs the ImageNet weights on disk
-    (:func:`helpers.network.check_pretrained`) and ImageNet normalisation (``make_dataloaders(...,
+    (:func:`helpers.net.network.check_pretrained`) and ImageNet normalisation (``make_dataloaders(...,
     stats="imagenet")``). Threads: whatever ``torch.set_num_threads`` says.
 
     The GPU profile's speed-ups are fastai's own callbacks: ``mixed_precision`` trains in
@@ -320,7 +320,7 @@ def build_learner(dls, arch: str = "resnet34", head: str = "linear", *, pretrain
     """
     info = getattr(dls, "gc_info", None)
     if info is None:
-        raise ParameterError("dls must come from helpers.training.make_dataloaders")
+        raise ParameterError("dls must come from helpers.net.training.make_dataloaders")
     if pretrained and info["stats"] != "imagenet":
         raise ParameterError(
             "pretrained=True needs ImageNet normalisation: build the DataLoaders with "
@@ -370,7 +370,7 @@ def _history(learn):
     for cb in learn.cbs:
         if isinstance(cb, History):
             return cb
-    raise ParameterError("learner must come from helpers.training.build_learner")
+    raise ParameterError("learner must come from helpers.net.training.build_learner")
 
 
 def train(learn, epochs: int, lr: float | None = None, *, one_cycle: bool = True,

@@ -1,8 +1,8 @@
 """Nearest neighbours by cosine similarity: the one engine behind every k-NN lookup of the project.
 
-Chapter 3's neighbours and neighbour agreement (:mod:`helpers.features`), chapter 6's k-NN
-probes (:mod:`helpers.compare`), chapter 7's predicted labels (:mod:`helpers.place`) and the
-``similar`` command (:mod:`helpers.similar`) all ask :class:`Index`, and the k-NN probes and
+Chapter 3's neighbours and neighbour agreement (:mod:`helpers.codes.features`), chapter 6's k-NN
+probes (:mod:`helpers.codes.compare`), chapter 7's predicted labels (:mod:`helpers.codes.place`) and the
+``similar`` command (:mod:`helpers.codes.similar`) all ask :class:`Index`, and the k-NN probes and
 predicted labels all vote with :func:`classify`.
 
 Two engines, one answer format:

@@ -1,6 +1,6 @@
 """Chapter 3's helpers around the CNN codes: which galaxies, a first PCA look, neighbours.
 
-The codes themselves come from :func:`helpers.inference.extract_features`; this module chooses the
+The codes themselves come from :func:`helpers.net.inference.extract_features`; this module chooses the
 galaxies and measures what the codes hold.
 """
 
@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from helpers.data.schema import ID_COLUMN, LABELS, TEST_IMAGES, TRAIN_IMAGES
 from helpers.errors import DataError, ParameterError
-from helpers.schema import ID_COLUMN, LABELS, TEST_IMAGES, TRAIN_IMAGES
 
 
 def select_galaxies(run_dir: str | Path, data_dir: str | Path, *, n_galaxies: int | None = None,
@@ -73,13 +73,13 @@ def pca_2d(codes: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 def nearest_neighbours(codes: np.ndarray, k: int = 5) -> np.ndarray:
     """Indices of each row's ``k`` nearest other rows by cosine similarity, closest first.
 
-    The search is :class:`helpers.neighbours.Index` with each row left out of its own answer
+    The search is :class:`helpers.codes.neighbours.Index` with each row left out of its own answer
     (an exact duplicate of a row is still its neighbour); equal similarities go by row.
 
     >>> nearest_neighbours(np.array([[1.0, 0], [0.9, 0.1], [0, 1.0]]), k=1).ravel().tolist()
     [1, 0, 1]
     """
-    from helpers.neighbours import Index
+    from helpers.codes.neighbours import Index
 
     if not 1 <= k < len(codes):
         raise ParameterError(f"k={k}: needs 1 <= k < number of galaxies ({len(codes)})")
@@ -112,7 +112,7 @@ def neighbour_label_agreement(neighbours: np.ndarray, labels: pd.Series) -> dict
 def agreement_per_galaxy(codes: np.ndarray, labels: pd.Series, query: np.ndarray,
                          reference: np.ndarray, k: int = 5) -> np.ndarray:
     """For each labelled galaxy of ``query`` (a boolean mask), the share of its ``k`` nearest
-    labelled galaxies of ``reference`` (cosine similarity, :class:`helpers.neighbours.Index`;
+    labelled galaxies of ``reference`` (cosine similarity, :class:`helpers.codes.neighbours.Index`;
     itself excluded) that carry its label.
 
     Scoring galaxies the network never trained on against neighbours among the ones it did
@@ -124,7 +124,7 @@ def agreement_per_galaxy(codes: np.ndarray, labels: pd.Series, query: np.ndarray
     >>> agreement_per_galaxy(codes, labels, np.array([1, 0, 1, 0], bool), np.array([0, 1, 0, 1], bool), k=1)
     array([1., 1.])
     """
-    from helpers.neighbours import Index
+    from helpers.codes.neighbours import Index
 
     lab = labels.to_numpy(dtype=object)
     query = np.flatnonzero(np.asarray(query) & pd.notna(lab))

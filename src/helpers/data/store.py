@@ -7,7 +7,7 @@ the credentials end in one :class:`~helpers.errors.UserError` naming the place a
 
 Writes are atomic where the store allows it: on a local disk a file is written under a temporary
 name and renamed into place; an object store makes an object visible only once its upload is
-complete, and whatever reads it back later checks it (``helpers.survey`` verifies every finished
+complete, and whatever reads it back later checks it (``helpers.codes.survey`` verifies every finished
 shard on resume). Credentials and endpoints come from ``storage_options`` or from the backend's
 own configuration (for s3fs: ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``,
 ``AWS_ENDPOINT_URL``; fsspec also reads ``FSSPEC_S3_*`` variables).

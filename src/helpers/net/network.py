@@ -2,14 +2,14 @@
 
 The net is spread over four modules, one stage each; every import points down to this one:
 
-- :mod:`helpers.network` (this module): the architecture (torchvision ResNet body as fastai
+- :mod:`helpers.net.network` (this module): the architecture (torchvision ResNet body as fastai
   cuts it, plus one of two heads), the ImageNet weights, seeding, and saving / loading the net
   without pickle. It knows nothing of data, training or prediction.
-- :mod:`helpers.training` (imports this module): the split, the data loaders over in-memory
+- :mod:`helpers.net.training` (imports this module): the split, the data loaders over in-memory
   images, the fastai ``Learner``, training with a per-epoch history, the learning-rate finder.
-- :mod:`helpers.inference` (imports this module): predictions (optionally with test-time
+- :mod:`helpers.net.inference` (imports this module): predictions (optionally with test-time
   augmentation) and the "CNN codes" of a trained net, and the tables they are written as.
-- :mod:`helpers.metrics` (imports none of them; NumPy only): the RMSE of predicted vote
+- :mod:`helpers.net.metrics` (imports none of them; NumPy only): the RMSE of predicted vote
   fractions, per question, and of the mean-prediction baseline.
 
 **Body.** torchvision ``resnet18`` / ``resnet34`` (default) / ``resnet50`` without its pooling
@@ -27,13 +27,13 @@ seed study took from torchvision's ``avgpool``: 512-d for resnet18/34, **2048-d 
 - ``head="tree"``: output respects the decision tree as in the Kaggle winner's net (Dieleman,
   Willett & Dambre 2015): the numbers of each question go through a ``softmax`` (non-negative,
   summing to 1: the conditional answer fractions), then are multiplied by the cumulative value
-  of the question's parent answer (:data:`helpers.schema.QUESTIONS`; Q1 and Q6 hang from 1).
+  of the question's parent answer (:data:`helpers.data.schema.QUESTIONS`; Q1 and Q6 hang from 1).
   The outputs are then cumulative fractions whose tree sums hold to float rounding. Dieleman
   used ReLU then division by the sum; the softmax is used here because a question whose
   answers all go negative would make that division 0/0.
 
 The final layer's bias is set from the training targets' means
-(:func:`helpers.training.build_learner` calls :meth:`GalaxyHead.init_bias`), so the untrained
+(:func:`helpers.net.training.build_learner` calls :meth:`GalaxyHead.init_bias`), so the untrained
 net starts at the mean-prediction baseline instead of at 0.5 everywhere.
 
 **Files.** :func:`save_model` writes ``model.safetensors`` (the state dict) and
@@ -63,8 +63,8 @@ from torch import nn
 
 from helpers import paths
 from helpers.artifacts import atomic_path, write_json
+from helpers.data.schema import COLUMNS, QUESTIONS
 from helpers.errors import ParameterError, UserError
-from helpers.schema import COLUMNS, QUESTIONS
 
 with warnings.catch_warnings():  # fastai's imports warn (torch.jit, pandas options): not ours
     warnings.simplefilter("ignore")
@@ -161,7 +161,7 @@ def check_images(images: Any, name: str = "images") -> int:
     shape = getattr(images, "shape", None)
     if shape is None or len(shape) != 4 or shape[3] != 3 or shape[1] != shape[2]:
         raise ParameterError(
-            f"{name} must be an (N, size, size, 3) uint8 array (helpers.imagecache."
+            f"{name} must be an (N, size, size, 3) uint8 array (helpers.data.imagecache."
             f"load_image_array), got shape {shape}"
         )
     if getattr(images, "dtype", None) != np.uint8:

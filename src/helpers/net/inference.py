@@ -1,7 +1,7 @@
 """What a trained network gives: predicted vote fractions and the "CNN codes" of chapter 3.
 
-The net comes from :mod:`helpers.network` (:func:`~helpers.network.load_model`, or a learner
-of :mod:`helpers.training`); this module imports the former and not the latter. Images are the
+The net comes from :mod:`helpers.net.network` (:func:`~helpers.net.network.load_model`, or a learner
+of :mod:`helpers.net.training`); this module imports the former and not the latter. Images are the
 same ``(N, S, S, 3)`` ``uint8`` arrays training used, normalised with the statistics the
 model's config carries (``model.json``), batched, in eval and inference mode, without
 augmentation: :func:`predict` (optionally averaged over the 8 dihedral transforms) and
@@ -9,7 +9,7 @@ augmentation: :func:`predict` (optionally averaged over the 8 dihedral transform
 predictions of the same pass), then the tables they are written as (:func:`features_frame`,
 :func:`predictions_frame`, :func:`write_features`). The chapter-3 notebook, in short::
 
-    from helpers import inference, network
+    from helpers.net import inference, network
 
     net, config = network.load_model(run_dir)
     codes = inference.extract_features(net, images, config, layer="body")   # (N, 512) float32
@@ -28,10 +28,10 @@ import torch
 from torch import nn
 
 from helpers.artifacts import write_parquet
+from helpers.data.schema import COLUMNS, ID_COLUMN
 from helpers.errors import ParameterError
-from helpers.network import GalaxyHead, as_model, check_choice, check_images
+from helpers.net.network import GalaxyHead, as_model, check_choice, check_images
 from helpers.progress import Ticker
-from helpers.schema import COLUMNS, ID_COLUMN
 
 __all__ = [
     "LAYERS",
@@ -65,7 +65,7 @@ def _batches(model: nn.Module, images: np.ndarray, cfg: dict, bs: int):
     if trained is not None and int(trained) != size:
         raise ParameterError(
             f"image_size={size}: the model was trained on {trained} px images; load the images "
-            f"with size={trained} (helpers.imagecache.load_image_array)"
+            f"with size={trained} (helpers.data.imagecache.load_image_array)"
         )
     if isinstance(bs, bool) or not isinstance(bs, int | np.integer) or bs < 1:
         raise ParameterError(f"bs={bs!r}: use a batch size >= 1")
@@ -102,7 +102,7 @@ def predict(learner_or_model, images: np.ndarray, *, bs: int = 256, tta: bool | 
     averages over the 8 dihedral transforms (4 quarter turns, with and without a flip: exact
     on a square pixel grid, no interpolation); ``tta=4`` uses the 4 quarter turns, ``tta=2``
     identity and flip. Costs ``tta`` forward passes. ``config`` overrides the model's own
-    (normalisation statistics) - e.g. the one :func:`helpers.network.load_model` returns.
+    (normalisation statistics) - e.g. the one :func:`helpers.net.network.load_model` returns.
 
     Example::
 
@@ -136,7 +136,7 @@ def extract_features(model, images: np.ndarray, config: dict | None = None, *,
     study's torchvision ``avgpool`` gave. ``layer="hidden"``: the head's 512-unit hidden layer
     (after its ReLU; 512-d for every arch). Batched, in eval and inference mode, without
     augmentation, so the result is deterministic: the same model, images and ``bs`` on the
-    same machine give the same codes. ``config`` is the dict :func:`helpers.network.load_model` returns
+    same machine give the same codes. ``config`` is the dict :func:`helpers.net.network.load_model` returns
     (normalisation statistics, trained image size); default: the model's own.
     ``with_predictions=True`` also returns the predicted vote fractions of the same forward pass
     (``codes, predicted``; what :func:`predict` gives without TTA), at no extra cost.

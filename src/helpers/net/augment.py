@@ -32,7 +32,7 @@ frame with mirrored copies of the galaxy.
 (:data:`STRESSES`): chapter 2 scores both networks on the hold-out galaxies shifted that way,
 to measure what the randomisation buys when the images differ from the training ones.
 
-Randomness comes from torch's generator, which :func:`helpers.training.build_learner` seeds: the
+Randomness comes from torch's generator, which :func:`helpers.net.training.build_learner` seeds: the
 same seed gives the same augmented batches.
 """
 

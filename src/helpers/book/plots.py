@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from helpers.schema import ALL_LABELS, QUESTIONS
+from helpers.data.schema import ALL_LABELS, QUESTIONS
 
 LABEL_COLORS: dict[str, str] = {
     "round: completely round": "#b2182b",
@@ -83,12 +83,12 @@ def vote_histograms(frame: pd.DataFrame, questions: Sequence[int] = (1, 2, 4, 7,
 
 
 def thumbnail(source: str | Path | np.ndarray, size: int = 96, crop: int = 212) -> np.ndarray:
-    """A galaxy as the network sees it (:func:`helpers.images.cutout`), at ``size`` px for a figure.
+    """A galaxy as the network sees it (:func:`helpers.data.images.cutout`), at ``size`` px for a figure.
 
-    ``source`` is an image file (any format :func:`helpers.images.read` takes) or an ``HxWx3``
+    ``source`` is an image file (any format :func:`helpers.data.images.read` takes) or an ``HxWx3``
     uint8 picture; resized bicubic, which looks sharper in a figure than the network's bilinear.
     """
-    from helpers import images
+    from helpers.data import images
 
     picture = np.asarray(source, dtype=np.uint8) if isinstance(source, np.ndarray) else images.read(source)
     return images.cutout(picture, size, crop, resample="bicubic")
@@ -214,7 +214,7 @@ def cluster_gallery(galaxies: pd.DataFrame, members: dict[int, tuple[list[int], 
     """One row per cluster: its galaxies nearest the centre, a gap, then random members.
 
     The row's caption gives the cluster's size and its two most common labels (from ``mix``,
-    see :func:`helpers.cluster.label_mix`). ``galaxies`` needs ``image_path``.
+    see :func:`helpers.codes.cluster.label_mix`). ``galaxies`` needs ``image_path``.
     """
     width = max(len(c) + len(r) for c, r in members.values()) + 1
     fig, axes = plt.subplots(len(members), width, figsize=(1.05 * width + 2.2, 1.1 * len(members)),

@@ -6,7 +6,7 @@ survey's PNG or FITS cutout on disk or behind a URL, a picture drawn in the book
 **Decoding** (:func:`read`, :func:`decode`): JPEG and PNG through Pillow, fully decoded (a
 truncated file is always an error, whatever ``PIL.ImageFile.LOAD_TRUNCATED_IMAGES`` says), any
 colour mode converted to RGB (:func:`to_rgb`: grey, palette, CMYK, 16-bit scaled to 8-bit,
-alpha composited onto black); FITS by the rule of :mod:`helpers.cutouts`. The result is an
+alpha composited onto black); FITS by the rule of :mod:`helpers.data.cutouts`. The result is an
 ``HxWx3`` ``uint8`` array. A file that cannot be used raises
 :class:`~helpers.errors.DataError` naming it and saying why.
 
@@ -18,7 +18,7 @@ in training whichever survey or generator drew it.
 
 Example::
 
-    from helpers import images
+    from helpers.data import images
 
     picture = images.read("data/synthetic/demo/images_training_rev1/100008.jpg")
     images.cutout(picture, size=64).shape
@@ -38,7 +38,7 @@ import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
 
 from helpers.errors import DataError, ParameterError
-from helpers.schema import IMAGE_SIZE
+from helpers.data.schema import IMAGE_SIZE
 
 __all__ = ["FAULT_TEXT", "ImageFault", "center_crop_resize", "check_size", "crop_pixels", "cutout", "decode",
            "load_rgb", "read", "read_cutout", "resize", "to_rgb"]
@@ -147,7 +147,7 @@ def load_rgb(source: Path | BinaryIO, size: int | None = None) -> tuple[Image.Im
     """Decode, size-check (``size`` x ``size`` unless ``size`` is None) and convert to RGB.
 
     Returns ``(rgb image, original mode, format)``; raises :class:`ImageFault`. The dataset
-    check (:mod:`helpers.dataset`) reports the mode and format; everyone else uses :func:`read`.
+    check (:mod:`helpers.data.dataset`) reports the mode and format; everyone else uses :func:`read`.
     """
     with _strict_truncation():
         im, fmt = _decode(source)
@@ -184,7 +184,7 @@ def decode(name: str, raw: bytes, *, size: int | None = None, fits_stretch: str 
     >>> decode("grey.png", buffer.getvalue()).shape
     (6, 8, 3)
     """
-    from helpers import cutouts
+    from helpers.data import cutouts
 
     size = check_size(size)
     if cutouts.is_fits(name, raw):
@@ -204,12 +204,12 @@ def read(source: str | Path, size: int | None = None, *, fits_stretch: str = "as
          storage_options: dict | None = None) -> np.ndarray:
     """One image, a local path or a URL (``s3://``, ``gs://``, ``https://`` ...), as ``HxWx3`` uint8.
 
-    JPEG, PNG (any colour mode) or FITS (``fits_stretch`` as in :mod:`helpers.cutouts`).
+    JPEG, PNG (any colour mode) or FITS (``fits_stretch`` as in :mod:`helpers.data.cutouts`).
     ``size`` (None or 0: any) demands a ``size`` x ``size`` picture. Raises
     :class:`~helpers.errors.DataError` naming the file when it is missing, a folder, not an
     image, corrupt, truncated or of the wrong size.
     """
-    from helpers import cutouts, store
+    from helpers.data import cutouts, store
 
     name = str(source)
     if store.is_url(source) or cutouts.is_fits(name):

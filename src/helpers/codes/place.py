@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from helpers import neighbours, reduce
+from helpers.codes import neighbours, reduce
 from helpers.errors import DataError
 
 
