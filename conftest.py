@@ -62,7 +62,7 @@ def pytest_sessionstart(session):
     if not getattr(session.config.option, "nbval", False):
         return
     from helpers import paths
-    from helpers.schema import SOLUTIONS_CSV
+    from helpers.data.schema import SOLUTIONS_CSV
 
     if not (paths.SYNTHETIC / "demo" / SOLUTIONS_CSV).exists():
         pytest.exit("the nbval replay needs the demo mock in data/synthetic/demo: run `make data` "
