@@ -38,9 +38,67 @@ def _add_validate(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_validate(args: argparse.Namespace) -> int:
-    from helpers.data.dataset import validate_cli
+    """``python -m helpers validate DATA_DIR``: print the summary, return the exit status.
 
-    return validate_cli(args)
+    0: usable and clean; 3: usable with warnings (1 with ``--strict``); 1: not usable.
+    ``--json FILE`` also writes the full report (every problem).
+    """
+    from collections import Counter
+
+    from helpers.data.dataset import WARNINGS_EXIT, check_test_folder, validate_dataset
+    from helpers.data.schema import IMAGE_SIZE
+
+    report = validate_dataset(
+        args.data_dir,
+        on_bad_image=getattr(args, "on_bad_image", "error"),
+        image_size=getattr(args, "image_size", IMAGE_SIZE),
+        tolerance=getattr(args, "tolerance", None),
+        check_images=not getattr(args, "no_images", False),
+    )
+    strict = bool(getattr(args, "strict", False))
+    print(f"checked {report.data_dir}")
+    for line in report.summary_lines():
+        print(line)
+    code = report.exit_code
+    test_line, test_bad = check_test_folder(Path(args.data_dir))
+    print(test_line)
+    if test_bad and code == 0:
+        code = WARNINGS_EXIT
+    if code == WARNINGS_EXIT and strict:
+        code = 1
+    shown = sum(min(3, n) for n in Counter(p.kind for p in report.problems).values())
+    json_path = getattr(args, "json", None)
+    if json_path is not None:
+        _write_json(json_path, report.to_dict())
+        print(f"full report: {json_path}")
+    elif len(report.problems) > shown:
+        print("(only the first examples are shown; --json FILE writes every problem)")
+    if code == 0:
+        print("ok: the data folder is usable")
+    elif report.usable:
+        print("usable, with warnings" + (" (treated as errors: --strict)" if strict else ""))
+    else:
+        print("not usable: fix the errors above")
+    sys.stdout.flush()
+    return code
+
+
+def _write_json(path: Path, payload: dict) -> None:
+    import contextlib
+    import json
+    import os
+
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        if path.parent and not path.parent.is_dir():
+            raise FileNotFoundError(f"folder {path.parent} does not exist")
+        tmp.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise ParameterError(f"cannot write --json {path}: {exc.strerror or exc}") from None
 
 
 def _add_synth(sub: argparse._SubParsersAction) -> None:

@@ -27,13 +27,10 @@ Line numbers in messages count the CSV header as line 1, so they match what an e
 from __future__ import annotations
 
 import array
-import contextlib
 import csv
-import json
 import math
 import os
 import re
-import sys
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -44,7 +41,6 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from helpers.errors import DataError, ParameterError
 from helpers.data.images import FAULT_TEXT, ImageFault, check_size, load_rgb
 from helpers.data.schema import (
     COLUMNS,
@@ -56,6 +52,7 @@ from helpers.data.schema import (
     TRAIN_IMAGES,
     TREE_TOLERANCE,
 )
+from helpers.errors import DataError, ParameterError
 
 WARNINGS_EXIT = 3  # `validate`: usable, with warnings (not 2: argparse's usage error)
 
@@ -64,7 +61,7 @@ __all__ = [
     "ValidationReport",
     "load_dataset",
     "read_solutions",
-    "validate_cli",
+    "check_test_folder",
     "validate_dataset",
 ]
 
@@ -845,25 +842,11 @@ def load_dataset(data_dir: Path | str, *, on_bad_image: str = "error",
 # command line
 
 
-def _write_json(path: Path, payload: dict[str, Any]) -> None:
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        if path.parent and not path.parent.is_dir():
-            raise FileNotFoundError(f"folder {path.parent} does not exist")
-        tmp.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise ParameterError(f"cannot write --json {path}: {exc.strerror or exc}") from None
-
-
-def _check_test_folder(data_dir: Path) -> tuple[str, int]:
+def check_test_folder(data_dir: Path) -> tuple[str, int]:
     """The unlabelled images (``images_test_rev1/``): present and readable? (line, unreadable)."""
 
-    from helpers.progress import Ticker
     from helpers.data.schema import TEST_IMAGES
+    from helpers.progress import Ticker
 
     folder = data_dir / TEST_IMAGES
     if not folder.is_dir():
@@ -883,44 +866,3 @@ def _check_test_folder(data_dir: Path) -> tuple[str, int]:
     if bad:
         line += f", {len(bad)} unreadable (e.g. {', '.join(bad[:3])}): featurize lists and skips them"
     return line, len(bad)
-
-
-def validate_cli(args: Any) -> int:
-    """``python -m helpers validate DATA_DIR``: print the summary, return the exit status.
-
-    0: usable and clean; 3: usable with warnings (1 with ``--strict``); 1: not usable.
-    ``--json FILE`` also writes the full report (every problem).
-    """
-    report = validate_dataset(
-        args.data_dir,
-        on_bad_image=getattr(args, "on_bad_image", "error"),
-        image_size=getattr(args, "image_size", IMAGE_SIZE),
-        tolerance=getattr(args, "tolerance", None),
-        check_images=not getattr(args, "no_images", False),
-    )
-    strict = bool(getattr(args, "strict", False))
-    print(f"checked {report.data_dir}")
-    for line in report.summary_lines():
-        print(line)
-    code = report.exit_code
-    test_line, test_bad = _check_test_folder(Path(args.data_dir))
-    print(test_line)
-    if test_bad and code == 0:
-        code = WARNINGS_EXIT
-    if code == WARNINGS_EXIT and strict:
-        code = 1
-    shown = sum(min(3, n) for n in Counter(p.kind for p in report.problems).values())
-    json_path = getattr(args, "json", None)
-    if json_path is not None:
-        _write_json(json_path, report.to_dict())
-        print(f"full report: {json_path}")
-    elif len(report.problems) > shown:
-        print("(only the first examples are shown; --json FILE writes every problem)")
-    if code == 0:
-        print("ok: the data folder is usable")
-    elif report.usable:
-        print("usable, with warnings" + (" (treated as errors: --strict)" if strict else ""))
-    else:
-        print("not usable: fix the errors above")
-    sys.stdout.flush()
-    return code
