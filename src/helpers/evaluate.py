@@ -128,6 +128,30 @@ def accuracy(predicted, truth, *, balanced: bool = False, seed: int = 0) -> Esti
     return bootstrap(balanced_accuracy_of if balanced else accuracy_of, predicted, truth, seed=seed)
 
 
+SCORES = ("ARI", "AMI")
+
+
+def score(a, b, metric: str = "ARI") -> float:
+    """Adjusted Rand index or adjusted mutual information between two partitions.
+
+    Both are 1 for identical partitions (whatever the cluster numbers) and about 0 for unrelated
+    ones. Noise (``-1``) counts as one more group, as in the seed study.
+
+    >>> score([0, 0, 1, 1], [5, 5, 3, 3])
+    1.0
+    """
+    from sklearn.metrics import adjusted_mutual_info_score, adjusted_rand_score
+
+    if metric not in SCORES:
+        raise ValueError(f"metric must be one of {SCORES}, not {metric!r}")
+    a, b = np.asarray(a), np.asarray(b)
+    if len(a) != len(b):
+        raise ValueError(f"partitions of different lengths: {len(a)} and {len(b)}")
+    if metric == "ARI":
+        return float(adjusted_rand_score(a, b))
+    return float(adjusted_mutual_info_score(a, b))
+
+
 def cluster_agreement(assign, labels, metric: str = "AMI", *, seed: int = 0,
                       n_boot: int = 300) -> Estimate:
     """AMI or ARI of a clustering against labels, with a bootstrap interval over galaxies.
@@ -135,8 +159,6 @@ def cluster_agreement(assign, labels, metric: str = "AMI", *, seed: int = 0,
     Noise (-1) counts as one more group, as everywhere in the study. 300 resamples: AMI is
     slow, and the interval's ends then move by about 0.005 between seeds.
     """
-    from helpers.codes.compare import score
-
     return bootstrap(lambda a, y: score(y, a, metric), np.asarray(assign), np.asarray(labels),
                      seed=seed, n_boot=n_boot)
 
@@ -265,5 +287,5 @@ def unseen(sets: np.ndarray) -> np.ndarray:
 
 
 __all__ = ["Estimate", "bootstrap", "difference", "accuracy", "accuracy_of", "balanced_accuracy_of",
-           "rmse_of", "cluster_agreement", "compare_sentence", "family_sentence", "truth_sentence", "heldback_sentence", "split_frame", "write_split",
+           "rmse_of", "score", "cluster_agreement", "compare_sentence", "family_sentence", "truth_sentence", "heldback_sentence", "split_frame", "write_split",
            "read_split", "unseen", "SPLIT_FILE", "TRAIN", "HOLDOUT", "UNUSED"]

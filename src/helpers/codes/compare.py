@@ -10,29 +10,9 @@ import numpy as np
 import pandas as pd
 
 from helpers.errors import DataError
-
-SCORES = ("ARI", "AMI")
-
-
-def score(a: Sequence, b: Sequence, metric: str = "ARI") -> float:
-    """Adjusted Rand index or adjusted mutual information between two partitions.
-
-    Both are 1 for identical partitions (whatever the cluster numbers) and about 0 for unrelated
-    ones. Noise (``-1``) counts as one more group, as in the seed study.
-
-    >>> score([0, 0, 1, 1], [5, 5, 3, 3])
-    1.0
-    """
-    from sklearn.metrics import adjusted_mutual_info_score, adjusted_rand_score
-
-    if metric not in SCORES:
-        raise ValueError(f"metric must be one of {SCORES}, not {metric!r}")
-    a, b = np.asarray(a), np.asarray(b)
-    if len(a) != len(b):
-        raise ValueError(f"partitions of different lengths: {len(a)} and {len(b)}")
-    if metric == "ARI":
-        return float(adjusted_rand_score(a, b))
-    return float(adjusted_mutual_info_score(a, b))
+from helpers.evaluate import (  # the partition scores, with the other scores of the study
+    score,
+)
 
 
 def matrix(frame: pd.DataFrame, rows: Sequence[str], columns: Sequence[str] | None = None,
