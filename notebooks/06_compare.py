@@ -73,7 +73,7 @@ print(f"{len(names)} clusterings of {len(galaxies)} galaxies: k-means k={ks} on 
 fig, axes = plt.subplots(2, len(spaces), figsize=(3.1 * len(spaces), 5.8), squeeze=False)
 for j, space in enumerate(spaces):
     cols = [f"kmeans{k}_{space}" for k in ks]
-    for i, metric in enumerate(compare.SCORES):
+    for i, metric in enumerate(evaluate.SCORES):
         table = compare.matrix(clusters, cols, metric=metric)
         table.index = table.columns = [f"k={k}" for k in ks]
         plots.score_heatmap(table, ax=axes[i, j], title=f"{metric}, {space}")
@@ -92,7 +92,7 @@ if not all(c in clusters for c in cols):
     raise ValueError(f"compare_k={compare_k}: chapter 5 ran k-means for k={ks} only")
 fig, axes = plt.subplots(1, 2, figsize=(9, 3.8))
 across = {}
-for ax, metric in zip(axes, compare.SCORES, strict=True):
+for ax, metric in zip(axes, evaluate.SCORES, strict=True):
     across[metric] = compare.matrix(clusters, cols, metric=metric)
     shown = across[metric].set_axis(spaces, axis=0).set_axis(spaces, axis=1)
     plots.score_heatmap(shown, ax=ax, title=f"{metric} between spaces, k={compare_k}")
@@ -107,7 +107,7 @@ plt.show()
 
 # %%
 fig, axes = plt.subplots(2, 1, figsize=(12, 1.2 + 0.9 * len(density) * 2))
-for ax, metric in zip(axes, compare.SCORES, strict=True):
+for ax, metric in zip(axes, evaluate.SCORES, strict=True):
     plots.score_heatmap(compare.matrix(clusters, density, kmeans, metric=metric), ax=ax,
                         title=f"{metric}: density clusterings (rows) against every k-means")
 fig.tight_layout()
@@ -148,8 +148,8 @@ if has_truth:
     vs_truth = compare.against(clusters[unseen], names, galaxies.loc[unseen, "true_label"])
     columns["AMI vs truth (unseen)"] = vs_truth["AMI"]
     rows = usable & unseen
-    votes_vs_truth = {m: compare.score(galaxies.loc[rows, "label"], galaxies.loc[rows, "true_label"], m)
-                      for m in compare.SCORES}
+    votes_vs_truth = {m: evaluate.score(galaxies.loc[rows, "label"], galaxies.loc[rows, "true_label"], m)
+                      for m in evaluate.SCORES}
 table = pd.DataFrame(columns).assign(clusters=vs_labels["clusters"],
                                      **{"saw the labels": ["yes (LDA)" if "lda" in n else "" for n in names]})
 blind = [n for n in names if "lda" not in n]
@@ -180,9 +180,9 @@ family_rows = (unseen & usable)
 family_est, family_diff = {}, {}
 for name in density:
     a, f, y = clusters.loc[family_rows, name], families[family_rows], label_or_none[family_rows]
-    family_est[name] = {"labels": compare.score(y, a, "AMI"), "families": compare.score(f, a, "AMI")}
-    family_diff[name] = evaluate.difference(lambda a, f, y: compare.score(f, a, "AMI"),
-                                            lambda a, f, y: compare.score(y, a, "AMI"), a, f, y,
+    family_est[name] = {"labels": evaluate.score(y, a, "AMI"), "families": evaluate.score(f, a, "AMI")}
+    family_diff[name] = evaluate.difference(lambda a, f, y: evaluate.score(f, a, "AMI"),
+                                            lambda a, f, y: evaluate.score(y, a, "AMI"), a, f, y,
                                             seed=seed, n_boot=200)
 family_sentence = evaluate.family_sentence(family_est, family_diff)
 
@@ -296,6 +296,10 @@ for baseline in ("raw pixels", "untrained network", "predicted fractions"):
         what="accuracy on unseen galaxies"))
 floor = probes[("always the most common label", "-")]
 
+# %% [markdown]
+# What the chapter keeps. The headlines are the numbers the replay compares with the committed
+# run, each within its measured tolerance (`notebooks/tolerances.yml`):
+
 # %%
 headlines = {
     "linear_probe": {"unseen": round(probes[("CNN codes", "linear probe")].value, 4),
@@ -308,6 +312,12 @@ headlines = {
     "best_clustering": {"ami_unseen": round(best_ami.value, 4), "ari_unseen": round(best_ari.value, 4)},
     "across_reductions_ami": round(blind_across["AMI"], 4),
 }
+
+# %% [markdown]
+# The record is everything `metrics.json` keeps of this chapter: each score with its interval,
+# out of sample and in sample, and the verdicts' paired differences:
+
+# %%
 record = {
     "data_source": source["kind"], "galaxies": int(usable.sum()), "unseen_scored": int(len(y_test)),
     "probe_training_galaxies": int(len(y_train)),
@@ -329,6 +339,12 @@ if has_truth:
     record["vs_truth_unseen"] = {n: {k: round(float(v), 4) for k, v in r.items()} for n, r in vs_truth.iterrows()}
     record["votes_vs_truth_unseen"] = {"accuracy": votes_right.to_dict(),
                                        **{m: round(v, 4) for m, v in votes_vs_truth.items()}}
+
+# %% [markdown]
+# The chapter closes by writing both, and by glueing the values its summary quotes, taken from
+# the same numbers:
+
+# %%
 metrics = study.close_chapter(run_path, "compare", record, headlines=headlines, source=source, glued={
     "n_labelled": int(len(y_test)), "n_probe_train": int(len(y_train)),
     "knn_accuracy": probes[("CNN codes", "k-NN")].format(".1%"),

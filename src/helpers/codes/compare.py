@@ -10,9 +10,7 @@ import numpy as np
 import pandas as pd
 
 from helpers.errors import DataError
-from helpers.evaluate import (  # the partition scores, with the other scores of the study
-    score,
-)
+from helpers.evaluate import score  # ARI/AMI of two partitions
 
 
 def matrix(frame: pd.DataFrame, rows: Sequence[str], columns: Sequence[str] | None = None,
