@@ -7,6 +7,10 @@ import pytest
 
 _skipped: list[str] = []
 
+# The generated data and the book's pages hold no tests (paths from this folder, so that the
+# package's own helpers/data and helpers/book are still collected, with their doctests).
+collect_ignore = ["data", "book"]
+
 
 def pytest_runtest_logreport(report):
     if report.skipped:

@@ -129,7 +129,7 @@ def measure(images: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], n
     the shared instrument does), so the same call picks the same images. Images with nothing
     above the sky are skipped.
 
-    >>> from helpers import realism, synth
+    >>> from helpers.data import realism, synth
     >>> import tempfile, pathlib
     >>> out = pathlib.Path(tempfile.mkdtemp()) / "mock"
     >>> _ = synth.write_mock(out, n=4, seed=0, workers=1)
@@ -153,7 +153,7 @@ def compare(real: pd.DataFrame | str | os.PathLike[str], mock: pd.DataFrame | st
             ) -> pd.DataFrame:
     """Quantiles of both tables and the two-sample KS statistic, one row per statistic.
 
-    >>> from helpers import realism
+    >>> from helpers.data import realism
     >>> real = realism.reference()
     >>> float(realism.compare(real, real)["ks"].max())
     0.0
