@@ -111,3 +111,60 @@ def test_every_shipped_profile_names_only_declared_parameters(profile):
     declared = {s.stem: runner.declared_parameters(runner.read_chapter(s)) for s in runner.chapter_sources()}
     runner.check_profile_keys(loaded, declared)  # raises ParameterError naming a stray key
     assert set(loaded.chapters) <= set(declared)
+
+
+# A user's clone has nothing beside it: no tracked file may point at a path outside the
+# repository. Each allowed exception says why it is not a path the project reads.
+UP = "." + "./"  # written in two parts, so that this file's own examples are not paths
+NOT_READ = {("tests/test_runner.py", UP + "up"): "a profile's run name the runner must refuse"}
+UP_PATH = re.compile(r"(?<![\w.])((?:\.\./)+[\w.\-]*(?:/[\w.\-]+)*)")
+ANCHOR = re.compile(r"Path\(__file__\)\.resolve\(\)\.parents\[(\d+)\]")
+OUTSIDE = re.compile(r"\bROOT\.parent\b|\bROOT\s*/\s*[\"']\.\.|(?<![\w.])/w[o]rk/|\.\./shared\b")
+
+
+def _tracked_text_files():
+    listed = subprocess.run(["git", "ls-files", "-z"], cwd=paths.ROOT, capture_output=True,
+                            check=True).stdout.decode().split("\0")
+    for name in filter(None, listed):
+        path = paths.ROOT / name
+        if path.suffix.lower() in {".jpg", ".jpeg", ".png", ".webp", ".gif"} or not path.is_file():
+            continue
+        yield name, path.read_text(errors="replace")
+
+
+def outside_references(name: str, text: str, root=paths.ROOT) -> list[str]:
+    """The paths in one tracked file that lead outside ``root``, as ``file:line: path``."""
+    found = []
+    folder = (root / name).parent
+    for number, line in enumerate(text.splitlines(), 1):
+        for match in UP_PATH.finditer(line):
+            target = (folder / match.group(1)).resolve()
+            exists = any(p.exists() for p in (target, target.with_suffix(".md")))
+            inside = target == root or root in target.parents
+            if (not inside or not exists) and (name, match.group(1)) not in NOT_READ:
+                found.append(f"{name}:{number}: {match.group(1)}")
+        for match in ANCHOR.finditer(line):
+            anchored = (root / name).resolve().parents[int(match.group(1))]
+            if anchored != root and root not in anchored.parents:
+                found.append(f"{name}:{number}: parents[{match.group(1)}] is {anchored}")
+        found += [f"{name}:{number}: {m.group(0)}" for m in OUTSIDE.finditer(line)]
+    return found
+
+
+def test_the_reach_check_finds_paths_outside_the_root():
+    """The check below is a real one: it finds what the old realism test did."""
+    old = 'SHARED = paths.ROOT' + '.parent / "shared" / "calibration" / "image_stats.py"\n'
+    assert outside_references("tests/test_realism.py", old)
+    assert outside_references("book/x.md", f"see `{UP}{UP}shared/calibration/README.md`")
+    assert outside_references("data/reference/README.md", f"from `{UP}shared/calibration/x.csv`")
+    assert outside_references("README.md", "python /w" + "ork/shared/calibration/image_stats.py")
+    assert outside_references("tests/test_x.py", "ROOT = Path(__file__).resolve()" + ".parents[3]")
+    assert not outside_references("book/x.md", f"{{glue:text}}`{UP}notebooks/06_compare.ipynb::x:s`")
+    assert not outside_references("tests/test_x.py", "ROOT = Path(__file__).resolve().parents[1]")
+
+
+def test_no_tracked_file_reaches_outside_the_repository():
+    """Every relative path in every tracked file stays inside the clone and names something
+    there; nothing anchors on a folder above the root or on a developer's machine."""
+    found = [hit for name, text in _tracked_text_files() for hit in outside_references(name, text)]
+    assert not found, "\n".join(found)

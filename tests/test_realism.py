@@ -1,13 +1,13 @@
 """Tests of the realism instrument (helpers.data.realism) and of how close the mock comes to real cutouts.
 
-The project's own measuring module must agree with the shared calibration instrument that
-measured the real table (``../shared/calibration/image_stats.py``, read-only, beside the
-repository), and a fresh mock must stay within a KS bound of that table.
+The project's own measuring module must agree with the calibration instrument that measured the
+real table: ``tests/fixtures/realism/`` holds images and what that instrument measured on them
+(its README gives the provenance), so the check runs from any clone. A fresh mock must stay
+within a KS bound of the real table.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import math
 from pathlib import Path
 
@@ -15,11 +15,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import paths
 from helpers.data import realism, schema, synth
 
-SHARED = paths.ROOT.parent / "shared" / "calibration" / "image_stats.py"
-N_AGREE = 30  # images measured by both instruments
+FIXTURES = Path(__file__).parent / "fixtures" / "realism"
 N_KS = 300  # galaxies of the fresh mock compared with the real table
 N_REAL = 2000  # rows of the real table
 TARGET_KS = 0.15  # the issue's target at 1,000 galaxies
@@ -29,26 +27,16 @@ KS_BOUND = TARGET_KS + 1.36 * math.sqrt(1 / N_KS + 1 / N_REAL)
 
 
 @pytest.fixture(scope="module")
-def small_mock(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("realism") / "mock"
-    synth.write_mock(out, N_AGREE, seed=3, workers=1)
-    return out / schema.TRAIN_IMAGES
-
-
-@pytest.fixture(scope="module")
 def fresh_stats(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
     out = tmp_path_factory.mktemp("realism_ks") / "mock"
     synth.write_mock(out, N_KS, seed=2024, workers=2)
     return realism.measure(out / schema.TRAIN_IMAGES)
 
 
-def _shared_instrument():
-    if not SHARED.exists():
-        pytest.skip(f"the shared calibration instrument is not at {SHARED} (outside this checkout)")
-    spec = importlib.util.spec_from_file_location("shared_image_stats", SHARED)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+@pytest.fixture(scope="module")
+def instrument() -> pd.DataFrame:
+    """What the calibration instrument measured on the fixture images (one row per file)."""
+    return pd.read_csv(FIXTURES / "instrument_stats.csv")
 
 
 def test_reference_table() -> None:
@@ -58,25 +46,28 @@ def test_reference_table() -> None:
     assert (realism.REFERENCE.parent / "README.md").exists()
 
 
-def test_agrees_with_shared_instrument(small_mock: Path) -> None:
-    shared = _shared_instrument()
-    files = sorted(small_mock.glob("*.jpg"))
-    ours = realism.measure(files)
-    theirs = pd.DataFrame([{k: (round(v, 5) if isinstance(v, float) else v)
-                            for k, v in shared.stats(f).items()} for f in files])
-    assert len(ours) == len(theirs) == N_AGREE
+def test_agrees_with_the_calibration_instrument(instrument: pd.DataFrame) -> None:
+    """Every statistic of every fixture image as the instrument that measured the real table
+    gave it, and no source where it found none."""
+    found = instrument.dropna()
+    assert len(found) == 12 and set(instrument["file"]) - set(found["file"]) == {"empty_sky.png"}
+    assert realism.image_stats(FIXTURES / "empty_sky.png") is None
+    ours = realism.measure([FIXTURES / name for name in found["file"]])
+    assert len(ours) == len(found)
     for c in realism.STATISTICS:
-        np.testing.assert_allclose(ours[c].to_numpy(float), theirs[c].to_numpy(float),
+        np.testing.assert_allclose(ours[c].to_numpy(float), found[c].to_numpy(float),
                                    rtol=1e-4, atol=1e-4, err_msg=c)
 
 
-def test_folder_order_matches_shared_instrument(small_mock: Path) -> None:
-    """A folder is sampled as the shared instrument samples it (sorted, shuffled with the seed)."""
+def test_a_folder_is_sampled_as_the_instrument_samples_it() -> None:
+    """Sorted (JPEG then PNG), shuffled with the seed, then cut to ``n``."""
     import random
 
-    files = sorted(small_mock.glob("*.jpg"))
+    files = sorted(FIXTURES.glob("*.jpg")) + sorted(FIXTURES.glob("*.png"))
     random.Random(5).shuffle(files)
-    pd.testing.assert_frame_equal(realism.measure(small_mock, n=7, seed=5), realism.measure(files[:7]))
+    picked = [f for f in files[:7] if f.name != "empty_sky.png"]
+    pd.testing.assert_frame_equal(realism.measure(FIXTURES, n=7, seed=5), realism.measure(picked))
+    assert len(realism.measure(FIXTURES)) == 12  # the empty frame is left out
 
 
 def test_compare_shape() -> None:

@@ -1,6 +1,6 @@
 """How much a folder of cutouts looks like the real Galaxy Zoo: image statistics and their distance.
 
-Eleven statistics per image, the same as the shared calibration instrument that measured 2,000
+Eleven statistics per image, the same as the calibration instrument that measured 2,000
 real Kaggle training cutouts (``data/reference/real_cutout_stats.csv``; see its README):
 
 ============  ==========================================================================
@@ -126,7 +126,7 @@ def measure(images: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], n
     """The statistics of ``n`` images (all if ``None``) of a folder or a list, one row each.
 
     A folder's ``.jpg`` then ``.png`` files are sorted by name and shuffled with ``seed`` (as
-    the shared instrument does), so the same call picks the same images. Images with nothing
+    the calibration instrument does), so the same call picks the same images. Images with nothing
     above the sky are skipped.
 
     >>> from helpers.data import realism, synth
@@ -144,7 +144,7 @@ def measure(images: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], n
     else:
         paths = [Path(p) for p in images]
     rows = [s for s in (image_stats(p) for p in paths[:n]) if s is not None]
-    # rounded as the shared instrument writes them: the statistics are discrete (the sky's
+    # rounded as the calibration instrument writes them: the statistics are discrete (the sky's
     # level and sigma take a few values), and KS must see equal values as equal
     return pd.DataFrame(rows, columns=list(STATISTICS)).round(5)
 
