@@ -120,7 +120,10 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_synth(args: argparse.Namespace) -> int:
+    from helpers import progress
     from helpers.data.synth import synth_cli
+
+    progress.log_to("stdout")  # the command's output is a log: `synth ... > log` holds the progress
 
     return synth_cli(args)
 
@@ -149,13 +152,19 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_run(args: argparse.Namespace) -> int:
+    from helpers import progress
     from helpers.runner import run_cli
+
+    progress.log_to("stdout")  # the run's output is a log, progress included
 
     return run_cli(args)
 
 
 def _run_prepare(args: argparse.Namespace) -> int:
+    from helpers import progress
     from helpers.runner import prepare_cli
+
+    progress.log_to("stdout")
 
     return prepare_cli(args)
 
@@ -278,7 +287,10 @@ def main(argv: list[str] | None = None) -> int:
 
     if threading.current_thread() is threading.main_thread():  # Ctrl-C stops us even if the
         signal.signal(signal.SIGINT, signal.default_int_handler)  # parent ignored SIGINT
+    from helpers import progress
+
     args = build_parser().parse_args(argv)
+    stream = progress.current_stream()  # a command may send progress to stdout: given back after
     try:
         return int(args.func(args) or 0)
     except UserError as exc:
@@ -287,3 +299,5 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: nothing half-written was kept", file=sys.stderr)
         return 130
+    finally:
+        progress.log_to(stream)

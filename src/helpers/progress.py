@@ -16,6 +16,25 @@ import sys
 import time
 
 ENV = "GC_PROGRESS_FILE"
+# seconds between two progress lines of one loop (the promise: at least every 30 s); the
+# environment variable GC_PROGRESS_EVERY sets another interval (the tests use a short one)
+EVERY = float(os.environ.get("GC_PROGRESS_EVERY", 10.0))
+_STREAMS = ("stderr", "stdout")
+_stream = "stderr"
+
+
+def log_to(stream: str) -> None:
+    """Send progress outside a kernel to ``"stdout"`` (a command whose output is a log) or
+    ``"stderr"`` (the default: a command whose stdout is data, such as ``similar``)."""
+    global _stream
+    if stream not in _STREAMS:
+        raise ValueError(f"stream must be one of {_STREAMS}, not {stream!r}")
+    _stream = stream
+
+
+def current_stream() -> str:
+    """Where progress goes outside a kernel now (``"stderr"`` or ``"stdout"``)."""
+    return _stream
 
 
 def _in_kernel() -> bool:
@@ -32,7 +51,7 @@ def say(message: str) -> None:
         except OSError:  # a progress line is never worth failing the run for
             pass
     elif not _in_kernel():
-        print(message, file=sys.stderr, flush=True)
+        print(message, file=sys.stdout if _stream == "stdout" else sys.stderr, flush=True)
 
 
 def duration(seconds: float) -> str:
@@ -59,7 +78,7 @@ class Ticker:
     'decoding images: 1/3'
     """
 
-    def __init__(self, what: str, total: int, *, every: float = 10.0, unit: str = "") -> None:
+    def __init__(self, what: str, total: int, *, every: float = EVERY, unit: str = "") -> None:
         self.what, self.total, self.every, self.unit = what, max(int(total), 0), every, unit
         self.done = 0
         self.start = self.last = time.perf_counter()
@@ -96,4 +115,4 @@ class step:  # noqa: N801 - used as a context manager, reads as a phrase
             say(f"{self.what}: done in {duration(time.perf_counter() - self.start)}")
 
 
-__all__ = ["say", "duration", "Ticker", "step", "ENV"]
+__all__ = ["say", "log_to", "duration", "Ticker", "step", "ENV", "EVERY", "current_stream"]

@@ -63,7 +63,6 @@ import math
 import multiprocessing
 import os
 import shutil
-import sys
 import time
 from collections import Counter
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
@@ -74,6 +73,7 @@ import numpy as np
 
 from helpers.data import schema
 from helpers.errors import ParameterError, UserError
+from helpers.progress import Ticker
 
 GENERATOR = "helpers.data.synth"
 VERSION = "2.0"
@@ -1101,14 +1101,14 @@ def _run_jobs(seed: int, jobs: list[tuple[int, int, int]], tmp: Path, workers: i
     total = len(jobs)
     size = max(1, min(64, math.ceil(total / (workers * 6))))
     chunks = [jobs[i:i + size] for i in range(0, total, size)]
-    done = 0
     results: list[list[tuple[dict[str, Any], np.ndarray]]] = [[] for _ in chunks]
+    ticker = Ticker("synth", total, unit=" galaxies")
 
     def report(k: int) -> None:
-        if progress:
-            print(f"\rsynth: {k}/{total} galaxies", end="" if k < total else "\n",
-                  file=sys.stderr, flush=True)
+        if progress:  # a line at most every progress.EVERY seconds, and one at the end
+            ticker.tick(k - ticker.done)
 
+    done = 0
     if workers == 1 or len(chunks) == 1:
         for c, chunk in enumerate(chunks):
             results[c] = _work_chunk(seed, chunk, str(tmp))
@@ -1141,7 +1141,7 @@ def _run_jobs(seed: int, jobs: list[tuple[int, int, int]], tmp: Path, workers: i
 def synth_cli(args: Any) -> int:
     """Run ``python -m helpers synth OUT_DIR -n N --seed S``: write the mock, print a summary."""
     info = write_mock(args.out_dir, args.n, args.seed, n_test=args.n_test, workers=args.workers,
-                      overwrite=args.overwrite, progress=sys.stderr.isatty())
+                      overwrite=args.overwrite, progress=True)
     counts = ", ".join(f"{k} {v}" for k, v in info["label_counts"].items() if v)
     test = f" (+{info['n_test']} unlabelled test images)" if info["n_test"] else ""
     print(f"Wrote a mock Galaxy Zoo of {info['n']} galaxies{test} to {info['out_dir']} "
