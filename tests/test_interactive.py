@@ -1,7 +1,8 @@
 """The interactive galaxy map (helpers.book.interactive): thumbnails, the Bokeh layout, the HTML.
 
-No browser here (tests/test_book_browser.py drives Chromium); these check what can be checked
-in Python: image sizes, the embedded document, determinism across processes, input errors.
+No browser here (tests/test_book_browser.py and tests/test_map_selection.py drive Chromium);
+these check what can be checked in Python: image sizes, the embedded document (colourings,
+numeric colourings, the selection tools and panel), determinism across processes, input errors.
 """
 
 from __future__ import annotations
@@ -20,7 +21,14 @@ import pytest
 from mapdata import random_points
 from PIL import Image
 
-from helpers.book.interactive import NOISE_COLOR, galaxy_map, map_html, thumbnail_uris
+from helpers.book.interactive import (
+    MISSING,
+    NOISE_COLOR,
+    SELECTION_CSV,
+    galaxy_map,
+    map_html,
+    thumbnail_uris,
+)
 from helpers.book.plots import LABEL_COLORS
 
 COLOURINGS = ["label", "k-means k=8 (PCA-7)", "HDBSCAN (t-SNE)"]
@@ -66,6 +74,18 @@ def by_id(item: dict) -> dict[str, dict]:
 def entries(serialized_map: dict) -> dict:
     assert serialized_map["type"] == "map"
     return dict(serialized_map["entries"])
+
+
+def callback_with(item: dict, arg: str) -> dict:
+    """The one CustomJS whose arguments include ``arg``."""
+    found = [m for m in models(item, "CustomJS") if arg in entries(m["attributes"]["args"])]
+    assert len(found) == 1, f"{len(found)} CustomJS callbacks take {arg!r}"
+    return found[0]
+
+
+def source_data(item: dict) -> dict:
+    [source] = models(item, "ColumnDataSource")
+    return entries(source["attributes"]["data"])
 
 
 # --- thumbnails ----------------------------------------------------------------------------
@@ -146,8 +166,7 @@ def test_every_colouring_is_in_the_embedded_document():
 
     # the legend of each colouring lists its categories (sorted, noise last), the callback
     # switches legends and colours by name
-    [callback] = models(item, "CustomJS")
-    args = entries(callback["attributes"]["args"])
+    args = entries(callback_with(item, "names")["attributes"]["args"])
     assert args["names"] == COLOURINGS
     assert len(args["items"]) == len(COLOURINGS)
     legend_items = by_id(item)
@@ -230,10 +249,12 @@ DETERMINISM_SCRIPT = textwrap.dedent("""
     points = pd.DataFrame({"x": rng.normal(size=n), "y": rng.normal(size=n),
                            "GalaxyID": np.arange(100000, 100000 + n),
                            "label": rng.choice(sorted(LABEL_COLORS), n),
-                           "HDBSCAN (t-SNE)": rng.integers(-1, 5, n)})
+                           "HDBSCAN (t-SNE)": rng.integers(-1, 5, n),
+                           "novelty": rng.random(n)})
     thumbs = thumbnail_uris(rng.integers(0, 256, (n, 40, 40, 3), dtype=np.uint8))
-    html = map_html(galaxy_map(points, ["label", "HDBSCAN (t-SNE)"], thumbs,
-                               palettes={"label": LABEL_COLORS}, title="t-SNE"))
+    html = map_html(galaxy_map(points, ["label", "HDBSCAN (t-SNE)", "novelty"], thumbs,
+                               palettes={"label": LABEL_COLORS}, numeric=["novelty"],
+                               title="t-SNE"))
     print(len(html), hashlib.sha256(html.encode()).hexdigest())
 """)
 
@@ -250,6 +271,163 @@ def test_map_html_is_byte_identical_in_fresh_processes():
     (size_a, hash_a), (size_b, hash_b) = results
     assert int(size_a) > 1_000_000  # BokehJS itself is inline
     assert (size_a, hash_a) == (size_b, hash_b)
+
+
+# --- the selection tools and panel --------------------------------------------------------
+
+def test_selection_tools_panel_and_download_are_in_the_embedded_document():
+    points, images = make_points(80)
+    item = embedded_item(map_html(galaxy_map(points, COLOURINGS, thumbnail_uris(images, size=24),
+                                             selection_thumbnails=25)))
+    [plot] = models(item, "Figure")
+    [renderer] = models(item, "GlyphRenderer")
+    # the old tools are kept; lasso and box select act on the points, and only on a mouse-up
+    tools = {m["name"] for m in models(item, "Toolbar")[0]["attributes"]["tools"]
+             if m.get("type") == "object"}
+    assert {"PanTool", "WheelZoomTool", "BoxZoomTool", "ResetTool", "SaveTool", "HoverTool",
+            "LassoSelectTool", "BoxSelectTool"} <= tools, tools
+    for name in ("LassoSelectTool", "BoxSelectTool"):
+        [tool] = models(item, name)
+        assert [r["id"] for r in tool["attributes"]["renderers"]] == [renderer["id"]], name
+        assert tool["attributes"].get("continuous", False) is False, name
+    assert plot["attributes"]["toolbar"]["attributes"].get("active_drag", "auto") == "auto"
+    assert {"selection_glyph", "nonselection_glyph"} <= set(renderer["attributes"])
+
+    # the panel (a Div) and the button (disabled until something is selected)
+    [button] = models(item, "Button")
+    assert button["attributes"]["disabled"] is True
+    assert "(CSV)" in button["attributes"]["label"]
+    [panel] = models(item, "Div")
+    assert 'data-count="0"' in panel["attributes"]["text"]
+    assert "No galaxy selected" in panel["attributes"]["text"]
+
+    # the panel follows source.selected.indices; the button downloads the CSV
+    [selection] = models(item, "Selection")
+    [(event, [on_select])] = entries(selection["attributes"]["js_property_callbacks"]).items()
+    assert event == "change:indices"
+    shown = callback_with(item, "cap")
+    assert on_select["id"] == shown["id"]
+    args = entries(shown["attributes"]["args"])
+    assert args["cap"] == 25 and args["panel"]["id"] == panel["id"]
+    assert args["button"]["id"] == button["id"]
+    code = shown["attributes"]["code"]
+    assert ".sort((a, b) => a - b)" in code and "idx.slice(0, cap)" in code and "esc(" in code
+    [(event, [on_click])] = entries(button["attributes"]["js_event_callbacks"]).items()
+    assert event == "button_click"
+    download = callback_with(item, "filename")
+    assert on_click["id"] == download["id"]
+    assert entries(download["attributes"]["args"])["filename"] == SELECTION_CSV == \
+        "selected_galaxies.csv"
+    code = download["attributes"]["code"]
+    assert all(part in code for part in ('["GalaxyID"]', "new Blob(", "createObjectURL",
+                                         'createElement("a")', "a.download = filename",
+                                         "a.click()"))
+
+
+def test_selection_can_be_left_out():
+    points, _ = make_points(20)
+    layout = galaxy_map(points, ["label"], selection=False)
+    assert [type(c).__name__ for c in layout.children] == ["Select", "figure"]
+    item = embedded_item(map_html(layout))
+    assert not models(item, "LassoSelectTool") and not models(item, "BoxSelectTool")
+    assert not models(item, "Button") and not models(item, "Div")
+
+
+# --- numeric colourings --------------------------------------------------------------------
+
+def test_a_numeric_colouring_gets_a_continuous_colour_map_and_a_colour_bar():
+    from bokeh.palettes import Viridis256
+
+    points, _ = make_points(60)
+    novelty = np.linspace(0.0, 3.0, 60)
+    novelty[5] = np.nan  # a missing score: grey, "n/a"
+    points["novelty"] = novelty
+    colourings = ["label", "novelty", "HDBSCAN (t-SNE)"]
+    item = embedded_item(map_html(galaxy_map(points, colourings, numeric=["novelty"])))
+    data = source_data(item)
+
+    # in the drop-down with the categorical colourings; those are as before
+    [select] = models(item, "Select")
+    assert select["attributes"]["options"] == colourings
+    alone = source_data(embedded_item(map_html(galaxy_map(points, ["label"]))))
+    assert data["color"] == data["color_0"] == alone["color_0"]
+    assert data["cat_2"] == [str(v) for v in points["HDBSCAN (t-SNE)"]]
+    # low to high along Viridis, as BokehJS's LinearColorMapper maps them
+    colours = data["color_1"]
+    assert colours[0] == Viridis256[0] and colours[-1] == Viridis256[-1]
+    assert colours[5] == NOISE_COLOR and data["cat_1"][5] == MISSING
+    index = [Viridis256.index(c) for i, c in enumerate(colours) if i != 5]
+    assert index == sorted(index) and len(set(index)) > 40
+    assert colours[30] == Viridis256[int(np.floor(novelty[30] / 3.0 * 256))]
+    assert data["cat_1"][30] == format(novelty[30], ".4g")
+    # the colour bar: hidden until novelty is chosen, low and high the data's range
+    [bar] = models(item, "ColorBar")
+    [mapper] = models(item, "LinearColorMapper")
+    assert bar["attributes"]["visible"] is False
+    assert bar["attributes"]["title"] == "novelty (low to high)"
+    assert bar["attributes"]["color_mapper"]["id"] == mapper["id"]
+    assert (mapper["attributes"]["low"], mapper["attributes"]["high"]) == (0.0, 3.0)
+    assert mapper["attributes"]["palette"] == list(Viridis256)
+    # the switch: no legend items for novelty, its colour bar shown instead of the legend
+    args = entries(callback_with(item, "names")["attributes"]["args"])
+    assert args["items"][1] == [] and len(args["items"][0]) > 0
+    assert args["bar_of"] == [-1, 0, -1] and [b["id"] for b in args["bars"]] == [bar["id"]]
+    [hover] = models(item, "HoverTool")
+    assert "<b>novelty</b> @{cat_1}" in hover["attributes"]["tooltips"]
+
+
+def test_a_numeric_colouring_first_shows_its_colour_bar_and_takes_a_palette():
+    from bokeh.palettes import Magma256
+
+    points, _ = make_points(30)
+    points["novelty"] = np.arange(30)  # integers are numbers too
+    item = embedded_item(map_html(galaxy_map(points, ["novelty", "label"], numeric=["novelty"],
+                                             palettes={"novelty": Magma256})))
+    [bar] = models(item, "ColorBar")
+    [legend] = models(item, "Legend")
+    assert bar["attributes"].get("visible", True) is True
+    assert legend["attributes"]["visible"] is False and legend["attributes"].get("items", []) == []
+    data = source_data(item)
+    assert data["color"][0] == Magma256[0] and data["color"][-1] == Magma256[-1]
+    assert data["cat_0"][:3] == ["0", "1", "2"]
+    constant = galaxy_map(points.assign(novelty=0.5), ["novelty"], numeric=["novelty"])  # fine
+    colours = source_data(embedded_item(map_html(constant)))["color_0"]
+    assert len(set(colours)) == 1
+
+
+@pytest.mark.parametrize(("values", "message"), [
+    (lambda n: np.full(n, np.nan), "no values"),
+    (lambda n: [None] * n, "no values"),
+    (lambda n: [0.5] * (n - 1) + ["high"], r"holds 'high' \(row 4\), which is not a number"),
+    (lambda n: ["0.5"] * n, "is not a number"),
+    (lambda n: [0.1, np.inf] + [0.2] * (n - 2), "infinite"),
+    (lambda n: np.arange(n) % 2, "booleans"),
+])
+def test_a_bad_numeric_colouring_is_refused(values, message):
+    points, _ = make_points(5)
+    column = values(len(points))
+    points["novelty"] = (column.astype(bool) if message == "booleans" else column) \
+        if isinstance(column, np.ndarray) else pd.Series(column, dtype=object)
+    with pytest.raises(ValueError, match=message):
+        galaxy_map(points, ["label", "novelty"], numeric=["novelty"])
+    galaxy_map(points, ["label", "novelty"])  # as categories it is fine
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"numeric": ["score"]}, r"numeric names \['score'\], which are not among the colourings"),
+    ({"numeric": "novelty"}, "numeric must be a list"),
+    ({"numeric": ["novelty"], "palettes": {"novelty": {"a": "#000000"}}}, "list of at least 2"),
+    ({"numeric": ["novelty"], "palettes": {"novelty": ["#000000"]}}, "list of at least 2"),
+    ({"palettes": {"label": ["#000000", "#ffffff"]}}, r"palettes\['label'\] must be a dict"),
+    ({"selection_thumbnails": -1}, "selection_thumbnails"),
+    ({"selection_thumbnails": 2.5}, "selection_thumbnails"),
+])
+def test_bad_numeric_or_selection_arguments(kwargs, message):
+    points, _ = make_points(5)
+    points["novelty"] = np.linspace(0, 1, 5)
+    points["score"] = np.linspace(0, 1, 5)
+    with pytest.raises(ValueError, match=message):
+        galaxy_map(points, ["label", "novelty"], **kwargs)
 
 
 # --- bad input -----------------------------------------------------------------------------

@@ -1,10 +1,18 @@
 """An interactive galaxy map (Bokeh) that works in a static HTML page: no server, no internet.
 
 The map is a scatter of the 2-d embedding (t-SNE, UMAP, ...) in which every point is a galaxy.
-A drop-down switches the colouring between several categorical columns (the Galaxy Zoo label,
-the clusters of each method), the legend follows the current colouring, and hovering over a
-point shows the galaxy's image, its ID, its label and its cluster in every colouring.
-Everything runs in the browser (``CustomJS``), so the map works in the rendered book.
+A drop-down switches the colouring between several columns: categorical ones (the Galaxy Zoo
+label, the clusters of each method), with a legend that follows the current colouring, and
+numeric ones (e.g. a novelty score, named in ``numeric=``), drawn with a continuous colour map
+(Viridis) and a colour bar from low to high. Hovering over a point shows the galaxy's image, its
+ID, its label and its value in every colouring.
+
+The map is also a selection tool: the lasso and box select tools of the toolbar select galaxies
+(Shift adds to the selection, Ctrl intersects, both subtract), a panel below the plot says how
+many are selected and shows their thumbnails and IDs (the first 60; ``selection_thumbnails=``),
+and a button downloads the selected IDs as ``selected_galaxies.csv`` (a ``GalaxyID`` header,
+then one ID per line in the order of the points). Everything runs in the browser (``CustomJS``),
+so the map works in the rendered book.
 
 In a notebook cell::
 
@@ -13,10 +21,11 @@ In a notebook cell::
     from helpers.book.plots import LABEL_COLORS
 
     points = pd.DataFrame({"x": emb[:, 0], "y": emb[:, 1], "GalaxyID": ids, "label": labels,
-                           "k-means k=8 (PCA-7)": km, "HDBSCAN (t-SNE)": hdb})
-    layout = galaxy_map(points, ["label", "k-means k=8 (PCA-7)", "HDBSCAN (t-SNE)"],
+                           "k-means k=8 (PCA-7)": km, "HDBSCAN (t-SNE)": hdb,
+                           "novelty": scores})
+    layout = galaxy_map(points, ["label", "k-means k=8 (PCA-7)", "HDBSCAN (t-SNE)", "novelty"],
                         thumbnail_uris(images, size=48), palettes={"label": LABEL_COLORS},
-                        title="t-SNE of the ResNet34 features")
+                        numeric=["novelty"], title="t-SNE of the ResNet34 features")
     HTML(map_html(layout))
 
 :func:`map_html` is deterministic: the same inputs give the same bytes in any process, so the
@@ -39,9 +48,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:  # pandas and bokeh are imported when used: importing this module stays fast
+    from collections.abc import Sequence
+
     import pandas as pd
 
-__all__ = ["NOISE_COLOR", "MISSING", "bokehjs_files", "galaxy_map", "map_html", "thumbnail_uris"]
+__all__ = ["NOISE_COLOR", "MISSING", "SELECTION_CSV", "bokehjs_files", "galaxy_map", "map_html", "thumbnail_uris"]
 
 #: Colour of the noise cluster (HDBSCAN/DBSCAN's ``-1``, or a category named "noise").
 NOISE_COLOR = "#c8c8c8"
@@ -167,8 +178,63 @@ def _colours(order: list[str], palette: dict[str, str] | None) -> dict[str, str]
     return {c: colours.get(c, NOISE_COLOR) for c in order}
 
 
+def _numeric_values(column: pd.Series, name: str) -> np.ndarray:
+    """The values of a numeric colouring as floats (NaN where missing); a clear error otherwise."""
+    import numbers
+
+    import pandas as pd
+
+    if pd.api.types.is_bool_dtype(column.dtype):
+        raise ValueError(f"numeric colouring {name!r} holds booleans: give numbers (e.g. a "
+                         "novelty score), or leave it out of numeric= to colour it by category")
+    if pd.api.types.is_numeric_dtype(column.dtype):
+        values = column.to_numpy(dtype=float, na_value=np.nan)
+    else:
+        values = np.empty(len(column), dtype=float)
+        for row, value in enumerate(column.astype(object)):
+            if isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_):
+                values[row] = float(value)
+            elif value is None or value is pd.NA or value is pd.NaT:
+                values[row] = np.nan
+            else:
+                raise ValueError(f"numeric colouring {name!r} holds {value!r} (row {row}), which "
+                                 "is not a number: a numeric colouring needs numbers or missing "
+                                 "values only (or leave it out of numeric= to colour it by category)")
+    if np.isinf(values).any():
+        raise ValueError(f"numeric colouring {name!r} has {int(np.isinf(values).sum())} infinite "
+                         "value(s): give finite numbers (or NaN for a missing one)")
+    if np.isnan(values).all():
+        raise ValueError(f"numeric colouring {name!r} has no values (all {len(values)} are "
+                         "missing): there is nothing to colour by")
+    return values
+
+
+def _numeric_colours(values: np.ndarray, palette: list[str]) -> tuple[list[str], float, float]:
+    """Colours of ``values`` as BokehJS's ``LinearColorMapper`` gives them; its low and high.
+
+    The arithmetic is BokehJS's (``value_to_index``), so the points match the colour bar.
+    Missing values get :data:`NOISE_COLOR`.
+    """
+    low, high = float(np.nanmin(values)), float(np.nanmax(values))
+    if high == low:  # a constant column: the middle of the colour map
+        low, high = low - 0.5, high + 0.5
+    n = len(palette)
+    norm_factor, normed_interval = 1.0 / (high - low), 1.0 / n
+    with np.errstate(invalid="ignore"):
+        index = np.floor(((values - low) * norm_factor) / normed_interval)
+    index = np.where(values == high, n - 1, index)
+    colours = [NOISE_COLOR if np.isnan(v) else palette[int(min(max(i, 0), n - 1))]
+               for v, i in zip(values, index, strict=True)]
+    return colours, low, high
+
+
+def _format_number(value: float) -> str:
+    return MISSING if np.isnan(value) else format(float(value), ".4g")
+
+
 def _check_points(points: pd.DataFrame, colourings: list[str], thumbnails: list[str] | None,
-                  palettes: dict[str, dict[str, str]] | None) -> None:
+                  palettes: dict[str, Any] | None, numeric: Sequence[str] = (),
+                  selection_thumbnails: int = 60) -> None:
     import pandas as pd
 
     if not isinstance(points, pd.DataFrame):
@@ -202,6 +268,30 @@ def _check_points(points: pd.DataFrame, colourings: list[str], thumbnails: list[
     stray = sorted(set(palettes or {}) - set(colourings))
     if stray:
         raise ValueError(f"palettes names {stray}, which are not among the colourings {colourings}")
+    if isinstance(numeric, str):
+        raise ValueError(f"numeric must be a list of column names, e.g. [{numeric!r}], not a string")
+    stray = sorted(set(numeric) - set(colourings))
+    if stray:
+        raise ValueError(f"numeric names {stray}, which are not among the colourings {colourings}: "
+                         "add them to colourings too")
+    for name, palette in (palettes or {}).items():
+        if name in numeric:
+            if isinstance(palette, str | dict) or len(palette) < 2 \
+                    or not all(isinstance(c, str) for c in palette):
+                raise ValueError(f"palettes[{name!r}] is for a numeric colouring: give a list of "
+                                 "at least 2 colours from low to high (e.g. "
+                                 "bokeh.palettes.Magma256)")
+        elif not isinstance(palette, dict):
+            raise ValueError(f"palettes[{name!r}] must be a dict category -> colour, got "
+                             f"{type(palette).__name__} (a list of colours is for a numeric "
+                             "colouring: name the column in numeric=)")
+    for name in numeric:
+        _numeric_values(points[name], name)
+    if isinstance(selection_thumbnails, bool) or not isinstance(selection_thumbnails,
+                                                                int | np.integer) \
+            or selection_thumbnails < 0:
+        raise ValueError("selection_thumbnails must be a number of thumbnails (0 or more), got "
+                         f"{selection_thumbnails!r}")
 
 
 _SWITCH_JS = """
@@ -211,41 +301,126 @@ source.data["color"] = source.data["color_" + i];
 source.change.emit();
 legend.items = items[i];
 legend.title = names[i];
+legend.visible = bar_of[i] < 0;
+for (let j = 0; j < bars.length; j++) { bars[j].visible = bar_of[i] === j; }
 """
+
+# The selection panel: the count, then the thumbnails and IDs of the first `cap` galaxies, in
+# the order of the points (the selection tools report indices in no promised order).
+_SELECTION_JS = """
+const idx = Array.from(source.selected.indices).sort((a, b) => a - b);
+const n = idx.length;
+const gid = source.data["gid"], img = source.data["img"];
+const esc = (s) => String(s).replace(/[&<>"']/g,
+    (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"})[c]);
+button.disabled = n === 0;
+button.label = n === 0 ? empty_label : "Download the " + n + " selected " +
+    (n === 1 ? "ID" : "IDs") + " (CSV)";
+if (n === 0) { panel.text = empty_html; return; }
+const shown = idx.slice(0, cap);
+let out = '<div class="gm-selection" data-count="' + n + '" style="' + box_style + '">' +
+    '<div class="gm-selection-head"><b><span class="gm-count">' + n + '</span> ' +
+    (n === 1 ? "galaxy" : "galaxies") + " selected</b>";
+if (shown.length < n) {
+    out += ' <span class="gm-shown">(the first ' + shown.length + " shown)</span>";
+}
+out += '</div><div class="gm-thumbs" style="' + grid_style + '">';
+for (const i of shown) {
+    const id = esc(gid[i]);
+    out += '<figure class="gm-sel" data-gid="' + id + '" style="' + item_style + '">';
+    if (img) {
+        out += '<img src="' + esc(img[i]) + '" width="48" height="48" alt="galaxy ' + id +
+            '" style="width:48px;height:48px;border:1px solid #ccc">';
+    }
+    out += '<figcaption>' + id + "</figcaption></figure>";
+}
+panel.text = out + "</div></div>";
+"""
+
+# The download: a CSV of the selected IDs (a GalaxyID header, one ID per line, in the order of
+# the points), made in the browser and saved through a temporary <a download>.
+_DOWNLOAD_JS = """
+const idx = Array.from(source.selected.indices).sort((a, b) => a - b);
+if (idx.length === 0) { panel.text = empty_html; return; }
+const gid = source.data["gid"];
+const field = (v) => /[",\\r\\n]/.test(String(v)) ? '"' + String(v).replace(/"/g, '""') + '"'
+                                              : String(v);
+const lines = ["GalaxyID"].concat(idx.map((i) => field(gid[i])));
+const blob = new Blob([lines.join("\\n") + "\\n"], {type: "text/csv"});
+const url = URL.createObjectURL(blob);
+const a = document.createElement("a");
+a.href = url;
+a.download = filename;
+a.style.display = "none";
+document.body.appendChild(a);
+a.click();
+a.remove();
+setTimeout(() => URL.revokeObjectURL(url), 10000);
+"""
+
+#: The name of the downloaded CSV of the selected galaxies' IDs.
+SELECTION_CSV = "selected_galaxies.csv"
+_EMPTY_LABEL = "Download the selected IDs (CSV)"
+_BOX_STYLE = "font-size:12px;line-height:1.35"
+_EMPTY_HTML = (f'<div class="gm-selection" data-count="0" style="{_BOX_STYLE}">'
+               '<span class="gm-count" style="display:none">0</span>'
+               "<i>No galaxy selected.</i> Choose the lasso or the box select tool in the toolbar "
+               "above the plot and draw around some points (Shift adds to the selection); their "
+               "images and IDs appear here, and the button above downloads the IDs.</div>")
 
 
 def galaxy_map(points: pd.DataFrame, colourings: list[str], thumbnails: list[str] | None = None,
-               *, palettes: dict[str, dict[str, str]] | None = None, title: str = "",
-               width: int = 700, height: int = 600):
+               *, palettes: dict[str, Any] | None = None, title: str = "",
+               width: int = 700, height: int = 600, numeric: Sequence[str] = (),
+               selection: bool = True, selection_thumbnails: int = 60):
     """A Bokeh layout: a scatter of ``points`` whose colouring a drop-down switches (no server).
 
-    ``points`` has columns ``x``, ``y``, ``GalaxyID`` and every column named in ``colourings``
-    (categorical values). ``thumbnails`` (from :func:`thumbnail_uris`, one per row) appear in
-    the hover tooltip. ``palettes[column]`` maps category -> colour; other columns get a
-    Category10/20 palette in sorted order, with the noise cluster (``-1``/``noise``) grey.
+    ``points`` has columns ``x``, ``y``, ``GalaxyID`` and every column named in ``colourings``.
+    A colouring is categorical (cluster numbers, labels), unless ``numeric`` names it: then its
+    values are numbers (NaN where missing, drawn grey), coloured low to high with Viridis (or
+    the list of colours in ``palettes[column]``) and explained by a colour bar. ``thumbnails``
+    (from :func:`thumbnail_uris`, one per row) appear in the hover tooltip and the selection
+    panel. ``palettes[column]`` maps category -> colour for a categorical colouring; other
+    columns get a Category10/20 palette in sorted order, with the noise cluster (``-1``/
+    ``noise``) grey.
+
+    With ``selection`` (the default) the toolbar has the lasso and box select tools, and below
+    the plot come a button that downloads the selected IDs as ``selected_galaxies.csv`` and a
+    panel with the number of selected galaxies and the thumbnails and IDs of the first
+    ``selection_thumbnails`` of them; ``selection=False`` gives the map alone.
 
     >>> import pandas as pd
     >>> pts = pd.DataFrame({"x": [0.0, 1.0, 2.0], "y": [1.0, 0.0, 2.0], "GalaxyID": [7, 8, 9],
     ...                     "label": ["disk: spiral", "uncertain", "disk: spiral"],
-    ...                     "HDBSCAN": [0, -1, 0]})
-    >>> layout = galaxy_map(pts, ["label", "HDBSCAN"])
+    ...                     "HDBSCAN": [0, -1, 0], "novelty": [0.1, 0.9, 0.4]})
+    >>> layout = galaxy_map(pts, ["label", "HDBSCAN", "novelty"], numeric=["novelty"])
     >>> [type(child).__name__ for child in layout.children]
+    ['Select', 'figure', 'Button', 'Div']
+    >>> [type(child).__name__ for child in galaxy_map(pts, ["label"], selection=False).children]
     ['Select', 'figure']
     """
     from bokeh.layouts import column
     from bokeh.models import (
+        BoxSelectTool,
+        Button,
+        ColorBar,
         ColumnDataSource,
         CustomJS,
+        Div,
         HoverTool,
+        LassoSelectTool,
         Legend,
         LegendItem,
+        LinearColorMapper,
         Scatter,
         Select,
     )
+    from bokeh.palettes import Viridis256
     from bokeh.plotting import figure
 
     colourings = list(colourings) if not isinstance(colourings, str) else colourings
-    _check_points(points, colourings, thumbnails, palettes)
+    numeric = list(numeric) if not isinstance(numeric, str) else numeric
+    _check_points(points, colourings, thumbnails, palettes, numeric, selection_thumbnails)
     palettes = palettes or {}
 
     data: dict[str, Any] = {
@@ -255,8 +430,19 @@ def galaxy_map(points: pd.DataFrame, colourings: list[str], thumbnails: list[str
     }
     if thumbnails is not None:
         data["img"] = list(thumbnails)
-    orders, first_rows = [], []
+    orders, first_rows, mappers = [], [], []
     for i, name in enumerate(colourings):
+        if name in numeric:
+            values = _numeric_values(points[name], name)
+            palette = list(palettes.get(name, Viridis256))
+            colours, low, high = _numeric_colours(values, palette)
+            data[f"cat_{i}"] = [_format_number(v) for v in values]
+            data[f"color_{i}"] = colours
+            orders.append([])
+            first_rows.append({})
+            mappers.append(LinearColorMapper(palette=palette, low=low, high=high,
+                                             nan_color=NOISE_COLOR))
+            continue
         categories = _as_categories(points[name])
         order = _category_order(points[name], categories, palettes.get(name))
         colours = _colours(order, palettes.get(name))
@@ -264,6 +450,7 @@ def galaxy_map(points: pd.DataFrame, colourings: list[str], thumbnails: list[str
         data[f"color_{i}"] = [colours[c] for c in categories]
         orders.append(order)
         first_rows.append({c: categories.index(c) for c in order})
+        mappers.append(None)
     label_column = None
     if "label" in colourings:
         label_column = f"cat_{colourings.index('label')}"
@@ -281,6 +468,14 @@ def galaxy_map(points: pd.DataFrame, colourings: list[str], thumbnails: list[str
                             line_color="color", fill_alpha=0.8, line_alpha=0.9)
     renderer.hover_glyph = Scatter(x="x", y="y", size=11, fill_color="color", fill_alpha=1.0,
                                    line_color="black", line_width=1.5)
+    if selection:
+        renderer.selection_glyph = Scatter(x="x", y="y", size=8, fill_color="color",
+                                           fill_alpha=0.95, line_color="black", line_width=1.0)
+        renderer.nonselection_glyph = Scatter(x="x", y="y", size=7, fill_color="color",
+                                              line_color="color", fill_alpha=0.15,
+                                              line_alpha=0.2)
+        plot.add_tools(BoxSelectTool(renderers=[renderer], continuous=False),
+                       LassoSelectTool(renderers=[renderer], continuous=False))
 
     rows = ['<div class="gm-tooltip" style="display:flex;gap:8px;align-items:flex-start;'
             'max-width:340px;font-size:12px;line-height:1.35">']
@@ -303,14 +498,47 @@ def galaxy_map(points: pd.DataFrame, colourings: list[str], thumbnails: list[str
     rows_fit = max(1, (int(height) - 120) // 18)
     legend = Legend(items=items[0], title=colourings[0], location="top_left",
                     label_text_font_size="8pt", title_text_font_size="9pt", glyph_height=14,
-                    glyph_width=14, label_height=14, spacing=2, padding=6, nrows=rows_fit)
+                    glyph_width=14, label_height=14, spacing=2, padding=6, nrows=rows_fit,
+                    visible=mappers[0] is None)
     plot.add_layout(legend, "right")
+    bars, bar_of = [], []
+    for i, mapper in enumerate(mappers):
+        if mapper is None:
+            bar_of.append(-1)
+            continue
+        bar_of.append(len(bars))
+        bar = ColorBar(color_mapper=mapper, title=f"{colourings[i]} (low to high)",
+                       visible=i == 0, width=14, label_standoff=6, padding=6,
+                       title_text_font_size="9pt", title_text_font_style="bold",
+                       major_label_text_font_size="8pt")
+        plot.add_layout(bar, "right")
+        bars.append(bar)
 
     select = Select(title="Colour by", value=colourings[0], options=colourings, width=300)
     select.js_on_change("value", CustomJS(
-        args={"source": source, "legend": legend, "items": items, "names": colourings},
+        args={"source": source, "legend": legend, "items": items, "names": colourings,
+              "bars": bars, "bar_of": bar_of},
         code=_SWITCH_JS))
-    return column(select, plot)
+    if not selection:
+        return column(select, plot)
+
+    button = Button(label=_EMPTY_LABEL, disabled=True, button_type="primary", width=300)
+    panel = Div(text=_EMPTY_HTML, width=int(width), disable_math=True)
+    styles = {"box_style": _BOX_STYLE,
+              "grid_style": "display:flex;flex-wrap:wrap;gap:6px;margin-top:6px;"
+                            "max-height:320px;overflow-y:auto",
+              "item_style": "margin:0;width:72px;text-align:center;font-size:10px;"
+                            "overflow-wrap:anywhere"}
+    source.selected.js_on_change("indices", CustomJS(
+        args={"source": source, "panel": panel, "button": button,
+              "cap": int(selection_thumbnails), "empty_html": _EMPTY_HTML,
+              "empty_label": _EMPTY_LABEL, **styles},
+        code=_SELECTION_JS))
+    button.js_on_click(CustomJS(
+        args={"source": source, "panel": panel, "empty_html": _EMPTY_HTML,
+              "filename": SELECTION_CSV},
+        code=_DOWNLOAD_JS))
+    return column(select, plot, button, panel)
 
 
 def _renumber_ids(item: dict, prefix: str) -> dict:
