@@ -260,6 +260,135 @@ def _run_similar(args: argparse.Namespace) -> int:
     return 0
 
 
+CODES_HELP = ("a run folder (holding features.parquet), a run's features.parquet, or a featurize "
+              "output folder; a path or an fsspec URL")
+
+
+def _add_odd(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "odd",
+        help="the most unusual galaxies of a codes table (a novelty score for every galaxy)",
+        description="Score every galaxy of CODES by how unlike the rest of the table it is "
+                    "(helpers.codes.novelty; default: an isolation forest on the whitened codes), "
+                    "write GalaxyID,novelty for all of them to --out, highest first, and print "
+                    "the top N.",
+        epilog=EXIT_STATUS,
+    )
+    p.add_argument("codes", metavar="CODES", help=CODES_HELP)
+    p.add_argument("-n", type=int, default=12, help="galaxies to print and draw (default 12)")
+    p.add_argument("--out", type=Path, required=True, metavar="CSV",
+                   help="CSV to write (GalaxyID,novelty)")
+    p.add_argument("--method", choices=["iforest", "knn", "lof"], default="iforest",
+                   help="isolation forest (default), distance to the k-th most similar galaxy, "
+                        "or the local outlier factor")
+    p.add_argument("-k", type=int, default=None,
+                   help="neighbours of knn (default 20) and lof (default 10)")
+    p.add_argument("--engine", choices=["exact", "ann"], default=None,
+                   help="neighbour engine of knn and lof (default: exact up to 50,000 galaxies, "
+                        "pynndescent's approximate index above, for k <= 20)")
+    p.add_argument("--threads", type=int, default=None, help="threads (default: all cores)")
+    p.add_argument("--images", type=Path, action="append", default=None, metavar="FOLDER",
+                   help="folder(s) of <GalaxyID>.jpg, for --sheet (repeatable)")
+    p.add_argument("--sheet", type=Path, default=None, metavar="PNG",
+                   help="also draw the top N into this PNG")
+    p.set_defaults(func=_run_odd)
+
+
+def _check_count(value: int, option: str, what: str) -> None:
+    if value < 1:
+        raise ParameterError(f"{option} {value}: the number of {what} must be a whole number >= 1")
+
+
+def _write_ranking(table, out: Path) -> None:
+    from helpers.artifacts import write_atomic
+
+    try:
+        write_atomic(out, lambda tmp: table.to_csv(tmp, index=False, float_format="%.6g"))
+    except OSError as exc:
+        raise ParameterError(f"cannot write --out {out}: {exc.strerror or exc}") from None
+
+
+def _print_top(table, labels, n: int) -> None:
+    import pandas as pd
+
+    top = table.head(n).copy()
+    top.insert(0, "rank", range(1, len(top) + 1))
+    if labels is not None:
+        top["label"] = labels
+    with pd.option_context("display.width", 120, "display.max_colwidth", 60):
+        print(top.to_string(index=False))
+
+
+def _run_odd(args: argparse.Namespace) -> int:
+    from helpers.codes import novelty
+
+    _check_count(args.n, "-n", "galaxies to show")
+    if args.k is not None:
+        _check_count(args.k, "-k", "neighbours")
+    if args.threads is not None:
+        _check_count(args.threads, "--threads", "threads")
+    ids, codes, run = novelty.load_codes(args.codes)
+    scores = novelty.novelty_scores(codes, args.method, k=args.k, engine=args.engine,
+                                    n_jobs=args.threads)
+    table = novelty.ranked(ids, scores, "novelty")
+    _write_ranking(table, args.out)
+    labels = novelty.run_labels(run, table["GalaxyID"].to_numpy()[:args.n])
+    print(f"{len(table):,} galaxies scored ({args.method}), the most unusual first; all in {args.out}")
+    _print_top(table, labels, args.n)
+    if args.sheet:
+        print(novelty.sheet(table.head(args.n), "novelty", args.sheet, args.images,
+                            title=f"the {min(args.n, len(table))} most unusual galaxies ({args.method})"))
+    return 0
+
+
+def _add_like(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "like",
+        help="galaxies like a handful of examples, taken as a group (rank a codes table)",
+        description="Rank every galaxy of CODES by how much it resembles the example galaxies of "
+                    "EXAMPLES as a group (helpers.codes.novelty; default: a logistic regression of "
+                    "the examples against the rest), print the top N and, with --out, write "
+                    "GalaxyID,score for every galaxy but the examples, highest first.",
+        epilog=EXIT_STATUS,
+    )
+    p.add_argument("examples", type=Path, metavar="EXAMPLES",
+                   help="file of example GalaxyIDs: one a line, or a CSV with a GalaxyID column "
+                        "(at least 3)")
+    p.add_argument("codes", metavar="CODES", help=CODES_HELP)
+    p.add_argument("-n", type=int, default=12, help="galaxies to print and draw (default 12)")
+    p.add_argument("--out", type=Path, default=None, metavar="CSV",
+                   help="CSV to write (GalaxyID,score)")
+    p.add_argument("--method", choices=["logistic", "nearest", "centroid"], default="logistic",
+                   help="logistic regression of the examples against the rest (default), mean "
+                        "similarity to the 3 most similar examples, or similarity to their centroid")
+    p.add_argument("--images", type=Path, action="append", default=None, metavar="FOLDER",
+                   help="folder(s) of <GalaxyID>.jpg, for --sheet (repeatable)")
+    p.add_argument("--sheet", type=Path, default=None, metavar="PNG",
+                   help="also draw the examples and the top N into this PNG")
+    p.set_defaults(func=_run_like)
+
+
+def _run_like(args: argparse.Namespace) -> int:
+    from helpers.codes import novelty
+
+    _check_count(args.n, "-n", "galaxies to show")
+    ids, codes, run = novelty.load_codes(args.codes)
+    rows = novelty.read_examples(args.examples, ids)
+    scores = novelty.resemblance(codes, rows, args.method)
+    table = novelty.ranked(ids, scores, "score", leave_out=rows)
+    if args.out:
+        _write_ranking(table, args.out)
+    labels = novelty.run_labels(run, table["GalaxyID"].to_numpy()[:args.n])
+    where = f"; all in {args.out}" if args.out else ""
+    print(f"{len(table):,} galaxies ranked by resemblance to {len(rows)} examples ({args.method}), "
+          f"the most alike first{where}")
+    _print_top(table, labels, args.n)
+    if args.sheet:
+        print(novelty.sheet(table.head(args.n), "score", args.sheet, args.images,
+                            examples=ids[rows], title=f"most like {len(rows)} examples ({args.method})"))
+    return 0
+
+
 EXIT_STATUS = ("exit status: 0 success; 1 a problem named on stderr (bad data, parameters or files); "
                "2 a usage error (unknown option, missing argument); 130 interrupted (Ctrl-C), nothing "
                "half-written kept. validate also returns 3: usable, with warnings.")
@@ -278,6 +407,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run(sub)
     _add_featurize(sub)
     _add_similar(sub)
+    _add_odd(sub)
+    _add_like(sub)
     return parser
 
 
