@@ -94,7 +94,7 @@ print(f"features.parquet: {frame.shape[0]} galaxies x {codes.shape[1]} float32 (
 # Two more things the later chapters compare the codes with, computed on the same galaxies: the
 # network's own predicted vote fractions (`predictions.parquet`: chapter 6 runs them through the
 # decision tree), and the codes of the *same network with random weights*
-# (`features_untrained.parquet`): whatever an untrained ResNet34 already separates is not
+# (`features_untrained.parquet`): whatever an untrained network of the same architecture already separates is not
 # something the training taught it.
 
 # %%

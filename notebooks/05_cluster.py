@@ -51,7 +51,7 @@ gallery_central = 6  # galaxies nearest each cluster's centre
 gallery_random = 4  # and random members
 thumbnail_size = 48  # pixels of the hover images on the interactive map
 map_points = None  # galaxies on the interactive map (None: all; a seeded sample keeps big runs light)
-stability_seeds = 5  # seeds for the stability of the maps and clusterings (UMAP and k-means)
+stability_seeds = 3  # seeds for the stability of the maps and clusterings (UMAP and k-means)
 seed = 42  # seeds k-means, the galleries' random picks
 
 # %%
@@ -159,7 +159,7 @@ summaries.loc[["dbscan_tsne2", *density]].round(3)
 # is chapter 4's own, so its map is taken from the run), and k-means and HDBSCAN are run on each. The ARI
 # between the clusterings of every pair of seeds says how much of a clustering is the data and
 # how much the seed. k-means on PCA-7 changes only its own starting centres. (t-SNE's seed
-# spread is not measured here: five more t-SNE maps would double the chapter's time.)
+# spread is not measured here: more t-SNE maps would double the chapter's time.)
 
 # %%
 settings = reduce.chapter4_settings(run_path)

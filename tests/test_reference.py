@@ -59,6 +59,8 @@ def test_moving_any_committed_headline_outside_its_tolerance_fails_the_replay(st
     expected = committed_report(stem)
     for name, value in values.items():
         tol = reference.tolerance_for(section, name, tolerances)
+        if tol == reference.EXACT:  # a verdict: test_a_verdict_that_changes_fails_the_replay
+            continue
         for moved in (value + 1.5 * tol, value - 1.5 * tol):
             ref = {**committed, "sections": {**committed["sections"],
                                              section: {**values, name: moved}}}
@@ -103,3 +105,48 @@ def test_write_reference_collects_the_sections_of_a_run(tmp_path):
     out = reference.write_reference(run, ["train", "reduce"], "the mock", path=tmp_path / "h.json")
     assert json.loads(out.read_text()) == {"source": "the mock", "run": "demo",
                                            "sections": {"train": {"rmse": {"tree": 0.1}}}}
+
+
+def test_every_claimed_verdict_is_larger_than_its_noise(committed):
+    """A verdict the book states (a claim) is compared word for word by the replay, which is
+    sound only while its margin is well outside the run-to-run spread: the margin must be more
+    than twice the tolerance of the margin itself and of every headline it compares."""
+    tolerances = reference.load_tolerances()
+    claims = reference.claims(tolerances)
+    assert claims, "notebooks/tolerances.yml states no claim"
+    for key, compared in claims.items():
+        section, name = key.split(".", 1)
+        flat = reference.flatten(committed["sections"][section])
+        assert flat[f"verdicts.{name}"] in ("better", "worse"), (key, flat[f"verdicts.{name}"])
+        margin = abs(flat[f"margins.{name}"])
+        for headline in [f"margins.{name}", *compared]:
+            assert headline in flat, f"{key} compares {headline}, which {section} does not record"
+            tol = reference.tolerance_for(section, headline, tolerances)
+            assert tol < margin / 2, f"{key}: the tolerance of {headline} ({tol}) is not below half its margin ({margin})"
+
+
+def test_moving_a_compared_headline_by_half_a_claimed_margin_fails_the_replay(committed):
+    """Each headline a claim compares, moved by half the claim's margin, leaves its tolerance."""
+    tolerances = reference.load_tolerances()
+    for key, compared in reference.claims(tolerances).items():
+        section, name = key.split(".", 1)
+        values = committed["sections"][section]
+        flat = reference.flatten(values)
+        half = abs(flat[f"margins.{name}"]) / 2
+        for headline in compared:
+            ref = {**committed, "sections": {**committed["sections"],
+                                             section: {**flat, headline: flat[headline] + half}}}
+            found = reference.check(section, values, committed["source"], reference=ref, tolerances=tolerances)
+            assert f"{headline}: OUTSIDE tolerance" in "\n".join(found), (key, headline)
+
+
+def test_a_verdict_that_changes_fails_the_replay(committed):
+    tolerances = reference.load_tolerances()
+    for key in reference.claims(tolerances):
+        section, name = key.split(".", 1)
+        values = committed["sections"][section]
+        flat = reference.flatten(values)
+        other = "not told apart" if flat[f"verdicts.{name}"] != "not told apart" else "better"
+        ref = {**committed, "sections": {**committed["sections"], section: {**flat, f"verdicts.{name}": other}}}
+        found = reference.check(section, values, committed["source"], reference=ref, tolerances=tolerances)
+        assert f"verdicts.{name}: DIFFERS" in "\n".join(found)

@@ -163,26 +163,84 @@ def cluster_agreement(assign, labels, metric: str = "AMI", *, seed: int = 0,
                      seed=seed, n_boot=n_boot)
 
 
+VERDICTS = ("better", "worse", "not told apart")
+
+
+def verdict(diff: Estimate, *, higher_is_better: bool = True) -> str:
+    """``"better"``, ``"worse"`` or ``"not told apart"``: what the paired interval of a - b says.
+
+    >>> verdict(Estimate(0.2, 0.15, 0.25, 400)), verdict(Estimate(0.02, -0.01, 0.05, 400))
+    ('better', 'not told apart')
+    >>> verdict(Estimate(0.01, 0.005, 0.02, 400), higher_is_better=False)
+    'worse'
+    """
+    if not diff.excludes(0):
+        return VERDICTS[2]
+    return VERDICTS[0] if (diff.low > 0) == higher_is_better else VERDICTS[1]
+
+
+def robust(diff: Estimate, spread: float | None) -> bool:
+    """Whether a resolved difference is a finding that a second training would repeat: its
+    interval excludes zero and it is more than twice ``spread``, the run-to-run tolerance of the
+    difference (``notebooks/tolerances.yml``; ``None``: no spread known, the interval decides).
+
+    >>> robust(Estimate(0.12, 0.09, 0.15, 900), 0.04), robust(Estimate(0.05, 0.02, 0.08, 900), 0.04)
+    (True, False)
+    """
+    return diff.excludes(0) and (spread is None or abs(diff.value) > 2 * spread)
+
+
 def compare_sentence(name_a: str, a: Estimate, name_b: str, b: Estimate, diff: Estimate, *,
                      what: str = "accuracy", spec: str = ".1%", higher_is_better: bool = True,
-                     singular: bool = False) -> str:
+                     singular: bool = False, spread: float | None = None) -> str:
     """One sentence comparing two scores on the same galaxies, claiming a difference only where
-    the paired interval ``diff`` (a - b) excludes zero.
+    the paired interval ``diff`` (a - b) excludes zero and, when the difference's run-to-run
+    ``spread`` is given, only where it is more than twice that (:func:`robust`); otherwise the
+    sentence gives the interval and says why it draws no verdict.
 
     >>> a, b = Estimate(0.7, 0.66, 0.74, 400), Estimate(0.5, 0.45, 0.55, 400)
     >>> compare_sentence("the codes", a, "raw pixels", b, Estimate(0.2, 0.15, 0.25, 400))
     'the codes do better than raw pixels: accuracy 70.0% [66.0%, 74.0%] against 50.0% [45.0%, 55.0%]'
     >>> compare_sentence("the codes", a, "raw pixels", b, Estimate(0.02, -0.01, 0.05, 400))[:60]
     'the codes and raw pixels are not told apart: accuracy 70.0% '
+    >>> compare_sentence("the codes", a, "raw pixels", b, Estimate(0.05, 0.02, 0.08, 400),
+    ...                  spread=0.04)[-77:]
+    'a second training moves this difference by up to 4.0%, so no verdict is drawn'
     """
     scores = f"{what} {a.format(spec)} against {b.format(spec)}"
-    if not diff.excludes(0):
+    said = verdict(diff, higher_is_better=higher_is_better)
+    if said == VERDICTS[2]:
         return (f"{name_a} and {name_b} are not told apart: {scores} (the 95% interval of the "
                 f"difference, {diff.format(spec)}, includes zero)")
-    a_better = (diff.low > 0) == higher_is_better
+    if not robust(diff, spread):
+        return (f"{name_a} and {name_b} differ by {diff.format(spec)} on this run ({scores}); a "
+                f"second training moves this difference by up to {spread:{spec}}, so no verdict is drawn")
     verb = "does" if singular else "do"  # name_a is one thing ("the network") or several ("the codes")
-    return f"{name_a} {verb} better than {name_b}: {scores}" if a_better else \
-        f"{name_a} {verb} worse than {name_b}: {scores}"
+    return f"{name_a} {verb} {said} than {name_b}: {scores}"
+
+
+def ranking_sentence(values: dict[str, float], spread: dict[str, float], *,
+                     what: str = "keep neighbourhoods", spec: str = ".3f") -> str:
+    """Which of ``values`` (higher is better) stand apart from the best, counting as tied every
+    one within twice the run-to-run spread (``spread``: each value's tolerance) of the two: a
+    ranking another training would not repeat is not stated.
+
+    >>> ranking_sentence({"PCA": 0.97, "t-SNE": 0.99, "UMAP": 0.985},
+    ...                  {"PCA": 0.09, "t-SNE": 0.005, "UMAP": 0.005})
+    'PCA, t-SNE and UMAP keep neighbourhoods equally well within twice their run-to-run spread (PCA 0.970, t-SNE 0.990, UMAP 0.985)'
+    >>> ranking_sentence({"PCA": 0.90, "t-SNE": 0.99}, {"PCA": 0.005, "t-SNE": 0.005})
+    't-SNE keeps neighbourhoods best (PCA 0.900, t-SNE 0.990)'
+    """
+    top = max(values, key=values.get)
+    tied = [k for k, v in values.items() if values[top] - v <= 2 * max(spread[top], spread[k])]
+    shown = ", ".join(f"{k} {v:{spec}}" for k, v in values.items())
+    if len(tied) == 1:
+        verb = what.replace("keep ", "keeps ", 1) if what.startswith("keep ") else what
+        return f"{top} {verb} best ({shown})"
+    names = ", ".join(tied[:-1]) + f" and {tied[-1]}"
+    behind = [k for k in values if k not in tied]
+    rest = f"; {', '.join(behind)} less well" if behind else ""
+    return f"{names} {what} equally well within twice their run-to-run spread{rest} ({shown})"
 
 
 def family_sentence(scores: dict[str, dict[str, float]], differences: dict[str, Estimate]) -> str:
@@ -287,5 +345,5 @@ def unseen(sets: np.ndarray) -> np.ndarray:
 
 
 __all__ = ["Estimate", "bootstrap", "difference", "accuracy", "accuracy_of", "balanced_accuracy_of",
-           "rmse_of", "score", "cluster_agreement", "compare_sentence", "family_sentence", "truth_sentence", "heldback_sentence", "split_frame", "write_split",
+           "rmse_of", "score", "cluster_agreement", "compare_sentence", "ranking_sentence", "verdict", "robust", "VERDICTS", "family_sentence", "truth_sentence", "heldback_sentence", "split_frame", "write_split",
            "read_split", "unseen", "SPLIT_FILE", "TRAIN", "HOLDOUT", "UNUSED"]

@@ -32,19 +32,22 @@ TOLERANCES = paths.NOTEBOOKS / "tolerances.yml"
 REFERENCE_ENV = "GC_REFERENCE_RUN"
 
 
-def flatten(values: dict, prefix: str = "") -> dict[str, float]:
-    """Nested headline dicts as dotted names.
+EXACT = "exact"  # the tolerance of a verdict: compared word for word
 
-    >>> flatten({"rmse": {"tree": 0.1, "linear": 0.2}, "n": 3})
-    {'rmse.tree': 0.1, 'rmse.linear': 0.2, 'n': 3.0}
+
+def flatten(values: dict, prefix: str = "") -> dict[str, float | str]:
+    """Nested headline dicts as dotted names; numbers as floats, verdicts as they are.
+
+    >>> flatten({"rmse": {"tree": 0.1, "linear": 0.2}, "n": 3, "verdict": "better"})
+    {'rmse.tree': 0.1, 'rmse.linear': 0.2, 'n': 3.0, 'verdict': 'better'}
     """
-    out: dict[str, float] = {}
+    out: dict[str, float | str] = {}
     for key, value in values.items():
         name = f"{prefix}{key}"
         if isinstance(value, dict):
             out.update(flatten(value, f"{name}."))
         else:
-            out[name] = float(value)
+            out[name] = value if isinstance(value, str) else float(value)
     return out
 
 
@@ -58,18 +61,43 @@ def load_reference(path: Path | None = None) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def tolerance_for(section: str, name: str, tolerances: dict) -> float:
-    """The tolerance of ``section.name``: its own entry, else the entry of its first part.
+def tolerance_for(section: str, name: str, tolerances: dict) -> float | str:
+    """The tolerance of ``section.name``: its own entry, else the entry of its first part;
+    :data:`EXACT` for a verdict, compared word for word.
 
     >>> tolerance_for("train", "holdout_rmse.tree", {"train": {"holdout_rmse": 0.008}})
     0.008
+    >>> tolerance_for("compare", "verdicts.raw_pixels", {"compare": {"verdicts": "exact"}})
+    'exact'
     """
     table = tolerances.get(section, {})
     for key in (name, name.split(".", 1)[0]):
         if key in table:
-            return float(table[key])
+            return EXACT if table[key] == EXACT else float(table[key])
     raise DataError(f"{paths.relative(TOLERANCES)} gives no tolerance for {section}.{name}: "
                     "every headline number needs one (its measured run-to-run spread)")
+
+
+def claims(tolerances: dict | None = None) -> dict[str, list[str]]:
+    """The verdicts the book states and the replay compares word for word (``claims`` in the
+    tolerances): ``"section.comparison"`` -> the headlines the comparison sets against each
+    other. Each needs its margin (``margins.<comparison>``) more than twice the tolerance of the
+    margin and of every headline it compares: ``tests/test_reference.py`` checks the committed run.
+
+    >>> claims({"claims": {"compare.majority": ["linear_probe.unseen", "baselines.majority"]}})
+    {'compare.majority': ['linear_probe.unseen', 'baselines.majority']}
+    """
+    tolerances = load_tolerances() if tolerances is None else tolerances
+    return {key: list(value) for key, value in (tolerances.get("claims") or {}).items()}
+
+
+def claimed(section: str, tolerances: dict | None = None) -> list[str]:
+    """The comparisons of ``section`` whose verdict is a headline (see :func:`claims`).
+
+    >>> claimed("compare", {"claims": {"compare.majority": ["baselines.majority"]}})
+    ['majority']
+    """
+    return [key.split(".", 1)[1] for key in claims(tolerances) if key.split(".", 1)[0] == section]
 
 
 def check(section: str, values: dict, source: str, *, reference: dict | None = None,
@@ -84,14 +112,22 @@ def check(section: str, values: dict, source: str, *, reference: dict | None = N
     ['rmse: within tolerance']
     >>> check("train", {"rmse": 0.110}, "mock", reference=ref, tolerances={"train": {"rmse": 0.005}})
     ['rmse: OUTSIDE tolerance: 0.11 against the reference 0.1 +/- 0.005']
+    >>> check("compare", {"verdict": "better"}, "mock", tolerances={"compare": {"verdict": "exact"}},
+    ...       reference={"source": "mock", "sections": {"compare": {"verdict": "not told apart"}}})
+    ["verdict: DIFFERS: 'better' against the reference 'not told apart'"]
     """
     reference = load_reference() if reference is None else reference
     tolerances = load_tolerances() if tolerances is None else tolerances
     flat = flatten(values)
-    for name in flat:
-        tolerance_for(section, name, tolerances)  # every headline must have one
-    if os.environ.get(REFERENCE_ENV) == "1":
-        return [f"{name}: within tolerance" for name in flat]
+    for name, value in flat.items():  # every headline must have one, and a verdict no number
+        tol = tolerance_for(section, name, tolerances)
+        if isinstance(value, str) != (tol == EXACT):
+            raise DataError(f"{paths.relative(TOLERANCES)}: {section}.{name} is "
+                            f"{'a verdict' if isinstance(value, str) else 'a number'}; its tolerance "
+                            f"must be {EXACT!r} for a verdict and a number for a number")
+    if os.environ.get(REFERENCE_ENV) == "1":  # the run is the new reference: each one matches itself
+        return [f"{name}: {value}, as in the reference" if isinstance(value, str) else
+                f"{name}: within tolerance" for name, value in flat.items()]
     if reference.get("source") != source:
         return ["this run is not the reference run (its data differ): nothing to compare"]
     ref = flatten(reference.get("sections", {}).get(section, {}))
@@ -101,7 +137,12 @@ def check(section: str, values: dict, source: str, *, reference: dict | None = N
             lines.append(f"{name}: NOT IN THE REFERENCE (run make refresh)")
             continue
         tol = tolerance_for(section, name, tolerances)
-        if abs(value - ref[name]) <= tol:
+        if tol == EXACT:
+            lines.append(f"{name}: {value}, as in the reference" if value == ref[name] else
+                         f"{name}: DIFFERS: {value!r} against the reference {ref[name]!r}")
+        elif isinstance(ref[name], str):
+            lines.append(f"{name}: DIFFERS: {value:.4g} against the reference {ref[name]!r}")
+        elif abs(value - ref[name]) <= tol:
             lines.append(f"{name}: within tolerance")
         else:
             lines.append(f"{name}: OUTSIDE tolerance: {value:.4g} against the reference "
@@ -116,6 +157,33 @@ def report(section: str, values: dict, source: str) -> str:
     head = ("Headline numbers against the reference run (notebooks/headlines.json), each within "
             "its run-to-run tolerance (notebooks/tolerances.yml)?")
     return "\n".join([head, *(f"  {line}" for line in lines)])
+
+
+def spread(runs: dict[str, dict]) -> dict[str, dict[str, float | str]]:
+    """How far each headline moved across runs of the same profile: ``{section: {name: spread}}``,
+    the largest difference between any two runs (a verdict: ``"same"`` or ``"differs"``).
+
+    ``runs`` maps a name (the kernels and threads it ran with) to that run's ``metrics.json``.
+    The tolerances in ``notebooks/tolerances.yml`` are set from it (about 1.5x the spread).
+
+    >>> a = {"train": {"headlines": {"rmse": 0.110, "verdict": "better"}}}
+    >>> b = {"train": {"headlines": {"rmse": 0.114, "verdict": "better"}}}
+    >>> spread({"avx512": a, "avx2": b})
+    {'train': {'rmse': 0.004, 'verdict': 'same'}}
+    """
+    out: dict[str, dict[str, float | str]] = {}
+    flat = {name: {sec: flatten(part.get("headlines", {})) for sec, part in m.items()}
+            for name, m in runs.items()}
+    for sec in sorted({sec for m in flat.values() for sec in m}):
+        names = sorted({n for m in flat.values() for n in m.get(sec, {})})
+        out[sec] = {}
+        for n in names:
+            values = [m[sec][n] for m in flat.values() if n in m.get(sec, {})]
+            if any(isinstance(v, str) for v in values):
+                out[sec][n] = "same" if len(set(values)) == 1 else "differs"
+            else:
+                out[sec][n] = round(max(values) - min(values), 6)
+    return out
 
 
 def write_reference(run_dir: Path, sections: list[str], source: str, path: Path | None = None) -> Path:
@@ -133,4 +201,4 @@ def write_reference(run_dir: Path, sections: list[str], source: str, path: Path 
     return path
 
 
-__all__ = ["check", "report", "write_reference", "flatten", "tolerance_for", "HEADLINES", "TOLERANCES"]
+__all__ = ["check", "claims", "claimed", "report", "spread", "write_reference", "flatten", "tolerance_for", "HEADLINES", "TOLERANCES"]

@@ -403,7 +403,8 @@ def relay_progress(stem: str, path: Path, *, quiet_after: float = 25.0):
 # Rates measured on the project's 2-core build machine (README, "The chapters"), per image at
 # 64 px; other sizes scale with the pixel count. Used only for the estimate printed before a
 # chapter: real runs differ with the machine (a GPU is far faster at chapters 2-3).
-RATES = {"train": 45.0, "forward": 200.0, "decode": 400.0}  # train: with its validation pass
+RATES = {"train": 90.0, "forward": 250.0, "decode": 400.0}  # ResNet34; train: with its validation pass
+ARCH_SPEED = {"resnet18": 2.0, "resnet34": 1.0, "resnet50": 0.45}  # images per second, relative
 
 
 def _n_galaxies(profile: Profile) -> int:
@@ -421,15 +422,15 @@ def estimate_seconds(stem: str, params: dict, profile: Profile) -> float | None:
     """A rough time for chapter ``stem`` with these parameters on a 2-core CPU (None: no guess).
 
     >>> p = Profile(path=Path("p.yml"), run="r", data_dir=Path("d"), mock={"n": 3000})
-    >>> round(estimate_seconds("02_train_resnet34", {"n_train": 2000, "epochs": 5, "image_size": 64,
-    ...                                              "heads": ["tree"], "ablation": "rotations",
+    >>> round(estimate_seconds("02_train_resnet34", {"n_train": 2000, "epochs": 16, "image_size": 64,
+    ...                                              "heads": ["tree"], "ablation": None, "arch": "resnet18",
     ...                                              "valid_pct": 0.2, "lr": 0.002}, p))
-    392
+    169
     """
     n = _n_galaxies(profile)
     if not n:
         return None
-    scale = (int(params.get("image_size") or 64) / 64) ** 2
+    scale = (int(params.get("image_size") or 64) / 64) ** 2 / ARCH_SPEED.get(params.get("arch"), 1.0)
     if stem == "01_labels":
         return 5 + n / RATES["decode"]
     if stem == "02_train_resnet34":

@@ -27,20 +27,15 @@ def _inline_figures() -> None:
         get_ipython().run_line_magic("matplotlib", "inline")
 
 
-# The CPU kernels torch may use. ATen and oneDNN pick their kernels by the processor's
-# instruction set, and the choice changes the last bits of every sum: on this study's small
-# networks those bits grow within one epoch into visibly different results (a hold-out loss of
-# 0.038 or 0.045 after one epoch, same data and seed, AVX-512 or AVX2). Pinning both to AVX2,
-# which every x86-64 server of the last decade has, makes a run repeat bit for bit on any such
-# machine with the same number of threads. Set the variables yourself to choose otherwise.
-CPU_KERNELS = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}  # also set by helpers/__init__
-
-
-def pin_cpu_kernels() -> dict[str, str]:
-    """Set :data:`CPU_KERNELS` in the environment where not set already (before torch computes)."""
-    for key, value in CPU_KERNELS.items():
-        os.environ.setdefault(key, value)
-    return {key: os.environ[key] for key in CPU_KERNELS}
+# The environment variables that choose torch's CPU kernels. By default torch uses the best
+# the processor has (AVX-512 where there is one), which trained chapter 2's network 1.42x as
+# fast as kernels pinned to AVX2 (benchmarks/README.md, "Learning per CPU-minute"). The choice
+# changes the last bits of every sum, and training amplifies them: a run repeats bit for bit on
+# one machine, while on another processor the headline numbers move within the tolerances that
+# notebooks/tolerances.yml measured across kernels and thread counts. To repeat a run made on an
+# AVX2-only machine, set ATEN_CPU_CAPABILITY=avx2 and ONEDNN_MAX_CPU_ISA=AVX2 before starting.
+# Each chapter records the kernels it ran with (environment(), in metrics.json).
+CPU_KERNELS = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA")
 
 
 def environment() -> dict:
@@ -82,7 +77,6 @@ def environment() -> dict:
 
 def setup(seed: int = 42, threads: int | None = None) -> dict:
     """Seed every generator, fix thread counts and the figure style; return what was set."""
-    pin_cpu_kernels()
     threads = threads or int(os.environ.get("GC_THREADS", len(os.sched_getaffinity(0)) or 1))
     os.environ.setdefault("NUMBA_CACHE_DIR", str(paths.ROOT / ".cache" / "numba"))
     # deterministic cuBLAS on a GPU: must be set before the first CUDA matrix product

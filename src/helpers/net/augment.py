@@ -283,6 +283,21 @@ class StressTest:
                 + "; on the stressed images, "
                 + compare(self.stressed[a], self.stressed[b], self.difference(a, b), "mean RMSE"))
 
+    def growth_sentence(self, a: str, name_a: str) -> str:
+        """How much ``a``'s error grows from the images as drawn to the stressed ones (one network).
+
+        The rise is claimed only where the paired interval of (stressed - clean) excludes zero.
+        """
+        from helpers import evaluate
+
+        rise = evaluate.bootstrap(lambda p, y: _stressed_rmse(p[:, 1:], y) - evaluate.rmse_of(p[:, 0], y),
+                                  self.predicted[a], self.targets, seed=self.seed)
+        clean, stressed = self.table.loc["clean", a], self.stressed[a]
+        said = ("rises" if rise.low > 0 else "falls") if rise.excludes(0) else "does not change measurably"
+        return (f"the hold-out RMSE of {name_a} {said} when the pictures change beyond its training "
+                f"range: {clean.format('.4f')} on the images as drawn, a mean of "
+                f"{stressed.format('.4f')} over the five stresses (difference {rise.format('.4f')})")
+
     def formatted(self, spec: str = ".4f") -> pd.DataFrame:
         """The table as text: ``0.1196 [0.1150, 0.1240]`` per cell, plus the averaged stresses."""
         out = self.table.map(lambda e: e.format(spec))
