@@ -14,7 +14,7 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
 NBVAL := --nbval  # the rest of the replay's options are in pyproject.toml, so plain pytest --nbval agrees
 
-.PHONY: help setup browser book book-reference chapters refresh data lock test unit nbval lint bench check-unseen clean clean-data
+.PHONY: help setup browser book book-committed chapters refresh data lock test unit nbval lint bench check-unseen clean clean-data
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-15s %s\n", $$1, $$2}'
@@ -40,13 +40,13 @@ browser: ## install Debian's Chromium for the browser test of the book (apt-get;
 book: setup ## run every chapter on $(PARAMS) with papermill, then render _build/html
 	$(PY) -m helpers run --params $(PARAMS)
 
-book-reference: setup ## render the committed reference notebooks into _build/html (runs nothing, ~1 min)
-	$(PY) -m helpers run --reference
+book-committed: setup ## render the committed notebooks into _build/html (runs nothing, ~1 min)
+	$(PY) -m helpers run --committed
 
 chapters: setup ## run the chapters on $(PARAMS) without rendering the book
 	$(PY) -m helpers run --params $(PARAMS) --no-book
 
-refresh: setup ## re-execute the chapters on params/demo.yml and write them back as the committed reference outputs
+refresh: setup ## re-execute the chapters on params/demo.yml and write them back as the committed outputs
 	$(PY) -m helpers run --params params/demo.yml --no-book --refresh
 
 data: setup ## generate the demo mock Galaxy Zoo if it is missing

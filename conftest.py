@@ -45,7 +45,7 @@ def _environment_is_given_back():
 
 
 # The replay (pytest --nbval) compares each chapter's headline numbers through the report that
-# helpers.reference prints (within the measured run-to-run tolerance of the reference run), not
+# helpers.replay prints (within the measured run-to-run tolerance of the committed run), not
 # digit by digit through the glue records myst-nb reads for the book: those carry the same
 # numbers to more digits than a run on another machine reproduces.
 GLUE_RECORDS = ("application/papermill.record/text/plain", "application/papermill.record/text/html",

@@ -210,7 +210,7 @@ best = {name: estimates[f"{arch}, {name}"] for name in trainings}
 results = pd.DataFrame([{"model": label, "hold-out RMSE": e.value, "95% interval": e.format(".4f"),
                          "data": source["kind"]} for label, e in estimates.items()]
                        + [{"model": label, "hold-out RMSE": value, "95% interval": "",
-                           "data": "real (published)"} for label, value in metrics.REFERENCE_RMSE.items()])
+                           "data": "real (published)"} for label, value in metrics.PUBLISHED_RMSE.items()])
 results.round({"hold-out RMSE": 4})
 
 # %% [markdown]

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-from helpers import artifacts, evaluate, reference, study
+from helpers import artifacts, evaluate, replay, study
 from helpers.book import plots
 from helpers.codes import reduce
 from helpers.data.schema import ID_COLUMN
@@ -155,8 +155,8 @@ trust_table.round(3)
 # %%
 # NBVAL_IGNORE_OUTPUT
 blind = {name: value for name, value in trust.items() if name != "LDA"}
-spread = {name: reference.tolerance_for("reduce", f"trustworthiness.{name.lower().replace('-', '')}",
-                                        reference.load_tolerances()) for name in blind}
+spread = {name: replay.tolerance_for("reduce", f"trustworthiness.{name.lower().replace('-', '')}",
+                                        replay.load_tolerances()) for name in blind}
 ranking = evaluate.ranking_sentence(blind, spread)
 print(ranking)
 

@@ -33,7 +33,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from helpers import artifacts, evaluate, reference, study
+from helpers import artifacts, evaluate, replay, study
 from helpers.book import plots
 from helpers.codes import cluster, compare, reduce
 from helpers.data import labels
@@ -289,17 +289,17 @@ codes_key = ("CNN codes", "linear probe")
 baselines = {"raw_pixels": best_probe("raw pixels"), "untrained": best_probe("untrained network"),
              "predicted_fractions": ("predicted fractions", "decision tree"),
              "majority": ("always the most common label", "-")}
-tolerances = reference.load_tolerances()
+tolerances = replay.load_tolerances()
 verdicts = {}
 for key, other in baselines.items():
     diff = evaluate.difference(lambda p, q, y: evaluate.accuracy_of(p, y),
                                lambda p, q, y: evaluate.accuracy_of(q, y),
                                pred[codes_key], pred[other], y_test, seed=seed)
-    spread = reference.tolerance_for("compare", f"margins.{key}", tolerances)
+    spread = replay.tolerance_for("compare", f"margins.{key}", tolerances)
     verdicts[key] = (diff, evaluate.compare_sentence(
         f"the codes ({codes_key[1]})", probes[codes_key], f"{other[0]} ({other[1]})", probes[other], diff,
         what="accuracy on unseen galaxies", spread=spread))
-claimed = reference.claimed("compare", tolerances)  # the verdicts the replay compares word for word
+claimed = replay.claimed("compare", tolerances)  # the verdicts the replay compares word for word
 floor = probes[("always the most common label", "-")]
 
 # %% [markdown]

@@ -24,7 +24,7 @@
 # real cutouts, so this page measures that closeness. Eleven statistics of each image (sky level
 # and noise, the central galaxy's size, brightness, shape and colour, the other sources in the
 # frame) are measured on this run's images and set beside the same statistics of 2,000 real
-# Kaggle training cutouts (`data/reference/`, numbers only, no pixels), measured by the same
+# Kaggle training cutouts (`data/calibration/`, numbers only, no pixels), measured by the same
 # instrument. On real data the page checks the user's own cutouts against that table.
 
 # %%
@@ -48,7 +48,7 @@ seed = 42  # seeds the sample and the examples
 
 # %%
 data_path, run_path, source = study.open_chapter(data_dir, run_dir, seed=seed)
-real = realism.reference()
+real = realism.real_stats()
 ours = realism.measure(data_path / TRAIN_IMAGES, n=n_images, seed=seed)
 table = realism.compare(real, ours)
 print(f"{len(ours)} images of this run measured against {len(real)} real Kaggle cutouts")

@@ -1,6 +1,6 @@
 """The rendered book in a real headless Chromium, served over HTTP the way a reader gets it.
 
-The book is rendered from the committed notebooks (``runner.build_reference_book``, nothing is
+The book is rendered from the committed notebooks (``runner.build_committed_book``, nothing is
 executed) and served from 127.0.0.1. Every page of ``_toc.yml`` must load (HTTP 200), show its
 title, log no console error and raise no page error, and show every figure of its notebook's
 outputs (loaded, not broken). Every interactive map (``helpers.book.interactive.map_html``) must
@@ -89,7 +89,7 @@ def reference_book(tmp_path_factory) -> Iterator[tuple[Path, str]]:
     """The book of the committed notebooks, rendered into a temporary _build and served."""
     from helpers import runner
 
-    index = runner.build_reference_book(tmp_path_factory.mktemp("book") / "_build")
+    index = runner.build_committed_book(tmp_path_factory.mktemp("book") / "_build")
     with serve(index.parent) as url:
         yield index.parent, url
 

@@ -156,7 +156,7 @@ def test_the_reach_check_finds_paths_outside_the_root():
     old = 'SHARED = paths.ROOT' + '.parent / "shared" / "calibration" / "image_stats.py"\n'
     assert outside_references("tests/test_realism.py", old)
     assert outside_references("book/x.md", f"see `{UP}{UP}shared/calibration/README.md`")
-    assert outside_references("data/reference/README.md", f"from `{UP}shared/calibration/x.csv`")
+    assert outside_references("data/calibration/README.md", f"from `{UP}shared/calibration/x.csv`")
     assert outside_references("README.md", "python /w" + "ork/shared/calibration/image_stats.py")
     assert outside_references("tests/test_x.py", "ROOT = Path(__file__).resolve()" + ".parents[3]")
     assert not outside_references("book/x.md", f"{{glue:text}}`{UP}notebooks/06_compare.ipynb::x:s`")

@@ -40,10 +40,10 @@ def instrument() -> pd.DataFrame:
 
 
 def test_reference_table() -> None:
-    real = realism.reference()
+    real = realism.real_stats()
     assert list(real.columns) == list(realism.STATISTICS)
     assert len(real) == N_REAL
-    assert (realism.REFERENCE.parent / "README.md").exists()
+    assert (realism.REAL_STATS.parent / "README.md").exists()
 
 
 def test_agrees_with_the_calibration_instrument(instrument: pd.DataFrame) -> None:
@@ -71,7 +71,7 @@ def test_a_folder_is_sampled_as_the_instrument_samples_it() -> None:
 
 
 def test_compare_shape() -> None:
-    real = realism.reference()
+    real = realism.real_stats()
     table = realism.compare(real, real.sample(300, random_state=0))
     assert list(table.index) == list(realism.STATISTICS)
     assert {"real_q10", "real_q50", "real_q90", "mock_q10", "mock_q50", "mock_q90", "ks"} <= set(table)
@@ -79,7 +79,7 @@ def test_compare_shape() -> None:
 
 
 def test_fresh_mock_close_to_real(fresh_stats: pd.DataFrame) -> None:
-    table = realism.compare(realism.reference(), fresh_stats)
+    table = realism.compare(realism.real_stats(), fresh_stats)
     assert len(fresh_stats) >= N_KS - 3
     worst = table["ks"].idxmax()
     assert table["ks"].max() <= KS_BOUND, (worst, table.round(4).to_string())

@@ -36,8 +36,8 @@ def test_close_chapter_records_headlines_and_the_environment_and_prints_the_repo
     env = saved["train"]["environment"]
     assert env["threads"] >= 1 and env["kernels"]["torch_cpu_capability"] and env["packages"]["torch"]
     out = capsys.readouterr().out
-    assert out.startswith("Headline numbers against the reference run")
-    assert "this run is not the reference run (its data differ): nothing to compare" in out
+    assert out.startswith("Headline numbers against the committed run")
+    assert "this run is not the committed run (its data differ): nothing to compare" in out
 
 
 def test_torch_uses_the_processors_own_kernels_unless_told_otherwise():

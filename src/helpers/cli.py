@@ -137,10 +137,10 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--params", type=Path, default=Path("params/demo.yml"))
     p.add_argument("--only", nargs="*", default=None, help="chapter stems to run (default: all)")
     p.add_argument("--no-book", action="store_true", help="run the chapters, skip jupyter-book")
-    p.add_argument("--reference", action="store_true",
-                   help="run nothing: render the committed reference notebooks into _build/html")
+    p.add_argument("--committed", action="store_true",
+                   help="run nothing: render the committed notebooks into _build/html")
     p.add_argument("--refresh", action="store_true",
-                   help="write the executed notebooks back as the committed reference outputs")
+                   help="write the executed notebooks back as the committed outputs")
     p.add_argument("--check", action="store_true",
                    help="run nothing: check the profile's parameters, data folders, weights, disk "
                         "space and scheduler, and exit (0: all good, 1: problems listed)")

@@ -31,7 +31,7 @@ from typing import Any
 
 import yaml
 
-from helpers import paths, progress, reference
+from helpers import paths, progress, replay
 from helpers.data.schema import SOLUTIONS_CSV
 from helpers.errors import ParameterError, UserError
 from helpers.progress import duration
@@ -275,7 +275,7 @@ def execute_chapter(source: Path, profile: Profile, *, refresh: bool = False) ->
                   if k in declared and _literal(declared[k]) != v}
         if differ:
             raise ParameterError(
-                f"refresh writes the reference run, so {profile.path.name} must equal the defaults "
+                f"refresh writes the committed run, so {profile.path.name} must equal the defaults "
                 f"of {source.name}; these differ (profile, notebook): {differ}"
             )
     started = time.perf_counter()
@@ -461,7 +461,7 @@ def _literal(default: str) -> Any:
         return default
 
 
-def refresh_reference(executed: Path) -> Path:
+def refresh_committed(executed: Path) -> Path:
     """Copy an executed notebook over the committed ``notebooks/NN.ipynb``, checking the pair."""
     import jupytext
 
@@ -572,19 +572,19 @@ def run(params: str | Path = "params/demo.yml", *, only: list[str] | None = None
         clear_downstream(profile, sources[0].stem)
         os.environ[LOCK_OWNER_ENV] = str(os.getpid())  # our chapters may write the locked folder
         if refresh:  # this run becomes the replay's reference: within tolerance of itself
-            os.environ[reference.REFERENCE_ENV] = "1"
+            os.environ[replay.COMMITTED_ENV] = "1"
         try:
             executed = [execute_chapter(s, profile, refresh=refresh) for s in sources]
         finally:
-            os.environ.pop(reference.REFERENCE_ENV, None)
+            os.environ.pop(replay.COMMITTED_ENV, None)
             os.environ.pop(LOCK_OWNER_ENV, None)
     if refresh:
         for nb in executed:
-            print(f"[refresh] {paths.relative(refresh_reference(nb))}", flush=True)
+            print(f"[refresh] {paths.relative(refresh_committed(nb))}", flush=True)
         from helpers.artifacts import data_source
 
         sections = [ARTIFACTS[s.stem][0] for s in sources if s.stem in ARTIFACTS]
-        written = reference.write_reference(profile.run_dir, sections, data_source(profile.data_dir)["description"])
+        written = replay.write_committed(profile.run_dir, sections, data_source(profile.data_dir)["description"])
         print(f"[refresh] {paths.relative(written)}", flush=True)
     if book:
         all_executed = [profile.run_dir / "notebooks" / f"{s.stem}.ipynb" for s in chapter_sources()]
@@ -596,8 +596,8 @@ def run(params: str | Path = "params/demo.yml", *, only: list[str] | None = None
     return executed
 
 
-def build_reference_book(build: Path | None = None) -> Path:
-    """Render the committed reference notebooks (``notebooks/*.ipynb``) without running anything.
+def build_committed_book(build: Path | None = None) -> Path:
+    """Render the committed notebooks (``notebooks/*.ipynb``) without running anything.
 
     This is the book exactly as committed (mock demo profile): about a minute, no training.
     """
@@ -610,8 +610,8 @@ def build_reference_book(build: Path | None = None) -> Path:
 
 
 def run_cli(args: argparse.Namespace) -> int:
-    if args.reference:
-        build_reference_book()
+    if args.committed:
+        build_committed_book()
         return 0
     run(args.params, only=args.only, book=not args.no_book, refresh=args.refresh, check=args.check)
     return 0

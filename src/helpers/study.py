@@ -138,11 +138,11 @@ def close_chapter(run_path: Path, section: str, record: dict, *, headlines: dict
 
     Writes ``record`` (plus ``headlines`` and the :func:`environment`) as the chapter's section of
     ``metrics.json``, glues ``glued`` for the book's pages, and prints
-    :func:`helpers.reference.report`: whether each headline number lies within its run-to-run
-    tolerance of the reference run. The replay compares that text, so a drifting result fails
+    :func:`helpers.replay.report`: whether each headline number lies within its run-to-run
+    tolerance of the committed run. The replay compares that text, so a drifting result fails
     ``pytest --nbval``. Returns the whole ``metrics.json``.
     """
-    from helpers import artifacts, reference
+    from helpers import artifacts, replay
 
     metrics = artifacts.update_metrics(run_path, section, {**record, "headlines": headlines,
                                                            "environment": environment()})
@@ -151,7 +151,7 @@ def close_chapter(run_path: Path, section: str, record: dict, *, headlines: dict
 
         for name, value in (glued or {}).items():
             glue(name, value, display=False)
-    print(reference.report(section, headlines, source["description"]))
+    print(replay.report(section, headlines, source["description"]))
     return metrics
 
 

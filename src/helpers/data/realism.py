@@ -39,7 +39,7 @@ from helpers.paths import DATA
 
 STATISTICS = ("bg_level", "bg_sigma", "area_px", "r50_frac", "flux", "peak", "axis_ratio",
               "colour_rg", "colour_bg", "n_neighbours", "sat_frac")
-REFERENCE = DATA / "reference" / "real_cutout_stats.csv"
+REAL_STATS = DATA / "calibration" / "real_cutout_stats.csv"
 BORDER = 40  # px of a 424-px image
 MIN_AREA = 30  # px of a 424-px image, for a neighbour (or a fallback central source)
 
@@ -154,7 +154,7 @@ def compare(real: pd.DataFrame | str | os.PathLike[str], mock: pd.DataFrame | st
     """Quantiles of both tables and the two-sample KS statistic, one row per statistic.
 
     >>> from helpers.data import realism
-    >>> real = realism.reference()
+    >>> real = realism.real_stats()
     >>> float(realism.compare(real, real)["ks"].max())
     0.0
     """
@@ -170,6 +170,6 @@ def compare(real: pd.DataFrame | str | os.PathLike[str], mock: pd.DataFrame | st
     return pd.DataFrame(rows).set_index("statistic")
 
 
-def reference() -> pd.DataFrame:
-    """The statistics of 2,000 real Kaggle training cutouts (``data/reference/``)."""
-    return pd.read_csv(REFERENCE)
+def real_stats() -> pd.DataFrame:
+    """The statistics of 2,000 real Kaggle training cutouts (``data/calibration/``)."""
+    return pd.read_csv(REAL_STATS)

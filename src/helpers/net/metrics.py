@@ -4,7 +4,7 @@ Plain NumPy on ``(N, 37)`` arrays in :data:`helpers.data.schema.COLUMNS` order, 
 (usually :func:`helpers.net.inference.predict`); this module imports none of the network's
 modules. Over all answers (:func:`rmse`), per question (:func:`per_question_rmse`), and of
 always predicting the training means (:func:`mean_baseline_rmse`), beside published reference
-points on the real Galaxy Zoo (:data:`REFERENCE_RMSE`). Intervals over galaxies are
+points on the real Galaxy Zoo (:data:`PUBLISHED_RMSE`). Intervals over galaxies are
 :mod:`helpers.evaluate`'s job.
 """
 
@@ -16,11 +16,11 @@ import pandas as pd
 from helpers.data.schema import COLUMNS, QUESTIONS
 from helpers.errors import ParameterError
 
-__all__ = ["REFERENCE_RMSE", "mean_baseline_rmse", "per_question_rmse", "rmse"]
+__all__ = ["PUBLISHED_RMSE", "mean_baseline_rmse", "per_question_rmse", "rmse"]
 
 N_OUT = len(COLUMNS)  # answers per galaxy (helpers.net.network.N_OUT, without importing torch)
 #: Published hold-out RMSEs on the *real* Galaxy Zoo (reference points, not comparable to the mock).
-REFERENCE_RMSE: dict[str, float] = {
+PUBLISHED_RMSE: dict[str, float] = {
     "seed study: ResNet34, 8 epochs": 0.110,
     "Kaggle winner (Dieleman et al. 2015)": 0.0749,
 }

@@ -1,19 +1,19 @@
-"""The replay's reference: the committed run's headline numbers, and how far each may move.
+"""The replay: the committed run's headline numbers, and how far each may move.
 
 Every chapter ends by recording its headline numbers (``metrics.json`` → ``<section>.headlines``)
 and printing :func:`report`: one line per headline saying whether this run's value lies within
-its run-to-run tolerance of the reference run's. ``pytest --nbval`` compares that printed text
+its run-to-run tolerance of the committed run's. ``pytest --nbval`` compares that printed text
 with the committed notebook's, so a headline that drifts beyond its tolerance fails the replay,
 while the exact digits (which move a little between machines) are not compared.
 
-- ``notebooks/headlines.json``: the reference values, written by ``make refresh`` from the
+- ``notebooks/headlines.json``: the committed run's values, written by ``make refresh`` from the
   refreshed run (``helpers.runner``), with the run and data they came from.
 - ``notebooks/tolerances.yml``: the tolerance of each headline (or of a family of headlines,
   keyed by the name's first part), measured as run-to-run spread; see its comments.
 
-A run on other data (or another profile) is not the reference run: :func:`report` says so and
-compares nothing. During ``make refresh`` (environment ``GC_REFERENCE_RUN=1``) the run *is* the
-new reference, so every headline is within tolerance by definition.
+A run on other data (or another profile) is not the committed run: :func:`report` says so and
+compares nothing. During ``make refresh`` (environment ``GC_COMMITTED_RUN=1``) the run *is* the
+new committed run, so every headline is within tolerance by definition.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from helpers.errors import DataError
 
 HEADLINES = paths.NOTEBOOKS / "headlines.json"
 TOLERANCES = paths.NOTEBOOKS / "tolerances.yml"
-REFERENCE_ENV = "GC_REFERENCE_RUN"
+COMMITTED_ENV = "GC_COMMITTED_RUN"
 
 
 EXACT = "exact"  # the tolerance of a verdict: compared word for word
@@ -56,7 +56,7 @@ def load_tolerances(path: Path | None = None) -> dict[str, dict[str, float]]:
     return yaml.safe_load(path.read_text()) or {}
 
 
-def load_reference(path: Path | None = None) -> dict:
+def load_committed(path: Path | None = None) -> dict:
     path = path or HEADLINES
     return json.loads(path.read_text()) if path.exists() else {}
 
@@ -82,7 +82,7 @@ def claims(tolerances: dict | None = None) -> dict[str, list[str]]:
     """The verdicts the book states and the replay compares word for word (``claims`` in the
     tolerances): ``"section.comparison"`` -> the headlines the comparison sets against each
     other. Each needs its margin (``margins.<comparison>``) more than twice the tolerance of the
-    margin and of every headline it compares: ``tests/test_reference.py`` checks the committed run.
+    margin and of every headline it compares: ``tests/test_replay.py`` checks the committed run.
 
     >>> claims({"claims": {"compare.majority": ["linear_probe.unseen", "baselines.majority"]}})
     {'compare.majority': ['linear_probe.unseen', 'baselines.majority']}
@@ -100,23 +100,23 @@ def claimed(section: str, tolerances: dict | None = None) -> list[str]:
     return [key.split(".", 1)[1] for key in claims(tolerances) if key.split(".", 1)[0] == section]
 
 
-def check(section: str, values: dict, source: str, *, reference: dict | None = None,
+def check(section: str, values: dict, source: str, *, committed: dict | None = None,
           tolerances: dict | None = None) -> list[str]:
-    """One line per headline of ``section``: within its tolerance of the reference, or not.
+    """One line per headline of ``section``: within its tolerance of the committed run, or not.
 
-    ``source`` is the run's data description; a run on other data than the reference run's is
+    ``source`` is the run's data description; a run on other data than the committed run's is
     not compared (one line says so).
 
     >>> ref = {"source": "mock", "sections": {"train": {"rmse": 0.100}}}
-    >>> check("train", {"rmse": 0.103}, "mock", reference=ref, tolerances={"train": {"rmse": 0.005}})
+    >>> check("train", {"rmse": 0.103}, "mock", committed=ref, tolerances={"train": {"rmse": 0.005}})
     ['rmse: within tolerance']
-    >>> check("train", {"rmse": 0.110}, "mock", reference=ref, tolerances={"train": {"rmse": 0.005}})
-    ['rmse: OUTSIDE tolerance: 0.11 against the reference 0.1 +/- 0.005']
+    >>> check("train", {"rmse": 0.110}, "mock", committed=ref, tolerances={"train": {"rmse": 0.005}})
+    ['rmse: OUTSIDE tolerance: 0.11 against the committed 0.1 +/- 0.005']
     >>> check("compare", {"verdict": "better"}, "mock", tolerances={"compare": {"verdict": "exact"}},
-    ...       reference={"source": "mock", "sections": {"compare": {"verdict": "not told apart"}}})
-    ["verdict: DIFFERS: 'better' against the reference 'not told apart'"]
+    ...       committed={"source": "mock", "sections": {"compare": {"verdict": "not told apart"}}})
+    ["verdict: DIFFERS: 'better' against the committed 'not told apart'"]
     """
-    reference = load_reference() if reference is None else reference
+    committed = load_committed() if committed is None else committed
     tolerances = load_tolerances() if tolerances is None else tolerances
     flat = flatten(values)
     for name, value in flat.items():  # every headline must have one, and a verdict no number
@@ -125,27 +125,27 @@ def check(section: str, values: dict, source: str, *, reference: dict | None = N
             raise DataError(f"{paths.relative(TOLERANCES)}: {section}.{name} is "
                             f"{'a verdict' if isinstance(value, str) else 'a number'}; its tolerance "
                             f"must be {EXACT!r} for a verdict and a number for a number")
-    if os.environ.get(REFERENCE_ENV) == "1":  # the run is the new reference: each one matches itself
-        return [f"{name}: {value}, as in the reference" if isinstance(value, str) else
+    if os.environ.get(COMMITTED_ENV) == "1":  # the run is the new committed run: each matches itself
+        return [f"{name}: {value}, as committed" if isinstance(value, str) else
                 f"{name}: within tolerance" for name, value in flat.items()]
-    if reference.get("source") != source:
-        return ["this run is not the reference run (its data differ): nothing to compare"]
-    ref = flatten(reference.get("sections", {}).get(section, {}))
+    if committed.get("source") != source:
+        return ["this run is not the committed run (its data differ): nothing to compare"]
+    ref = flatten(committed.get("sections", {}).get(section, {}))
     lines = []
     for name, value in flat.items():
         if name not in ref:
-            lines.append(f"{name}: NOT IN THE REFERENCE (run make refresh)")
+            lines.append(f"{name}: NOT COMMITTED (run make refresh)")
             continue
         tol = tolerance_for(section, name, tolerances)
         if tol == EXACT:
-            lines.append(f"{name}: {value}, as in the reference" if value == ref[name] else
-                         f"{name}: DIFFERS: {value!r} against the reference {ref[name]!r}")
+            lines.append(f"{name}: {value}, as committed" if value == ref[name] else
+                         f"{name}: DIFFERS: {value!r} against the committed {ref[name]!r}")
         elif isinstance(ref[name], str):
-            lines.append(f"{name}: DIFFERS: {value:.4g} against the reference {ref[name]!r}")
+            lines.append(f"{name}: DIFFERS: {value:.4g} against the committed {ref[name]!r}")
         elif abs(value - ref[name]) <= tol:
             lines.append(f"{name}: within tolerance")
         else:
-            lines.append(f"{name}: OUTSIDE tolerance: {value:.4g} against the reference "
+            lines.append(f"{name}: OUTSIDE tolerance: {value:.4g} against the committed "
                          f"{ref[name]:.4g} +/- {tol:g}")
     lines += [f"{name}: MISSING from this run" for name in ref if name not in flat]
     return lines
@@ -154,7 +154,7 @@ def check(section: str, values: dict, source: str, *, reference: dict | None = N
 def report(section: str, values: dict, source: str) -> str:
     """The text a chapter prints (and the replay compares)."""
     lines = check(section, values, source)
-    head = ("Headline numbers against the reference run (notebooks/headlines.json), each within "
+    head = ("Headline numbers against the committed run (notebooks/headlines.json), each within "
             "its run-to-run tolerance (notebooks/tolerances.yml)?")
     return "\n".join([head, *(f"  {line}" for line in lines)])
 
@@ -186,13 +186,13 @@ def spread(runs: dict[str, dict]) -> dict[str, dict[str, float | str]]:
     return out
 
 
-def write_reference(run_dir: Path, sections: list[str], source: str, path: Path | None = None) -> Path:
-    """Collect the headlines of ``sections`` from a run's ``metrics.json`` as the new reference."""
+def write_committed(run_dir: Path, sections: list[str], source: str, path: Path | None = None) -> Path:
+    """Collect the headlines of ``sections`` from a run's ``metrics.json`` as the new committed run."""
     from helpers.artifacts import read_metrics, write_json
 
     path = path or HEADLINES
     metrics = read_metrics(run_dir)
-    current = load_reference(path)
+    current = load_committed(path)
     kept = current.get("sections", {}) if current.get("source") == source else {}
     for section in sections:
         if "headlines" in metrics.get(section, {}):
@@ -201,4 +201,4 @@ def write_reference(run_dir: Path, sections: list[str], source: str, path: Path 
     return path
 
 
-__all__ = ["check", "claims", "claimed", "report", "spread", "write_reference", "flatten", "tolerance_for", "HEADLINES", "TOLERANCES"]
+__all__ = ["check", "claims", "claimed", "report", "spread", "write_committed", "flatten", "tolerance_for", "HEADLINES", "TOLERANCES"]
