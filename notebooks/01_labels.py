@@ -23,27 +23,31 @@
 # morphology label per galaxy, and shows how those labels compare with the seed study's
 # simpler rule and, on the mock data, with the morphology that was actually drawn.
 
-# %%
+# %% tags=["hide-input"]
 import matplotlib.pyplot as plt
-import pandas as pd
 
-from helpers import artifacts, paths, study
+from helpers import records, study
 from helpers.book import plots
-from helpers.data import labels
-from helpers.data.dataset import load_dataset
-from helpers.data.schema import COLUMNS, ID_COLUMN, LABELS, TRUTH_FILE
+from helpers.data import dataset, labels
 
-# %% tags=["parameters"]
-data_dir = "data/synthetic/demo"  # Kaggle layout: training_solutions_rev1.csv + images_training_rev1/
-run_dir = "data/processed/demo"  # this run's artifacts (labels.parquet, metrics.json)
-on_bad_image = "error"  # per-image problems: "error" stops, "skip" drops those galaxies
-label_threshold = None  # None: plain tree walk; a number in [0, 1] calls weaker galaxies "uncertain"
-agreement = "leaf"  # what the threshold applies to: "leaf" probability or every "step" of the path
+# %% [markdown]
+# This run's parameters (a profile such as `params/kaggle.yml` sets them; unfold to read):
+
+# %% tags=["parameters", "hide-input"]
+# This run's values (the defaults: params/demo.yml)
+data_dir = "data/synthetic/demo"  # Kaggle layout: votes + images_training_rev1/
+run_dir = "data/processed/demo"  # this run's artifacts
+on_bad_image = "error"  # a broken image: "error" stops, "skip" drops it
+label_threshold = None  # None: plain tree walk; in [0, 1]: weaker -> "uncertain"
+agreement = "leaf"  # what the threshold tests: "leaf" or every "step"
 examples_per_label = 6  # galaxies shown per label in the gallery
 seed = 42  # seeds the choice of example galaxies
 
+# %% [markdown]
+# Every chapter first seeds its random generators and says whose data it shows:
+
 # %%
-data_path, run_path, source = study.open_chapter(data_dir, run_dir, seed=seed)
+chapter = study.open_chapter(data_dir, run_dir, seed=seed)
 
 # %% [markdown]
 # ## Is the data usable?
@@ -51,14 +55,13 @@ data_path, run_path, source = study.open_chapter(data_dir, run_dir, seed=seed)
 # The reader checks the table (header, values in [0, 1], the decision-tree sums, duplicate IDs)
 # and every image (missing, unreadable, truncated, of another size or colour mode). With
 # `on_bad_image="skip"` a broken image removes its galaxy and the report lists it; by default it
-# stops the run.
+# stops the run. The full report is kept as `validation.json`.
 
 # %%
-galaxies, report = load_dataset(data_path, on_bad_image=on_bad_image)
+galaxies, report = dataset.load_dataset(chapter.data_path,
+                                        on_bad_image=on_bad_image)
+chapter.run.write_json("validation.json", report.to_dict())
 print("\n".join(report.summary_lines()))
-artifacts.write_json(report.to_dict() | {"data_dir": paths.relative(data_path)},
-                     run_path / "validation.json")
-assert report.usable and len(galaxies) > 0
 
 # %% [markdown]
 # ## How decisive are the volunteers?
@@ -69,7 +72,7 @@ assert report.usable and len(galaxies) > 0
 # mass in the middle means volunteers disagreed.
 
 # %%
-fig = plots.vote_histograms(galaxies)
+plots.vote_histograms(galaxies)
 plt.show()
 
 # %% [markdown]
@@ -82,30 +85,22 @@ plt.show()
 # that path: the share of volunteers who would have reached the same leaf.
 
 # %%
-ours = labels.assign_labels(galaxies, threshold=label_threshold, agreement=agreement)
-seed_rule = labels.assign_labels(galaxies, rule="seed")
+ours = labels.assign_labels(galaxies, threshold=label_threshold,
+                            agreement=agreement)
 counts = labels.label_counts(ours["label"])
-counts.to_frame().assign(share=lambda t: (t["galaxies"] / t["galaxies"].sum()).round(3))
-
-# %%
 plots.label_bar(counts)
 plt.show()
 
 # %% [markdown]
 # The leaf probability says how confident the crowd was. Low values mean the path split the
 # volunteers; a threshold (parameter `label_threshold`) turns such galaxies into "uncertain".
-# The curve shows what share of the sample each threshold would set aside.
+# The curve shows what share of the sample each threshold would set aside, and the table how
+# confident the crowd was for each label.
 
 # %%
-sweep = labels.threshold_sweep(galaxies)
-fig, ax = plt.subplots(figsize=(5, 3))
-ax.plot(sweep["threshold"], sweep["leaf"], label="leaf probability below threshold")
-ax.plot(sweep["threshold"], sweep["step"], label="weakest step below threshold")
-ax.set_xlabel("agreement threshold")
-ax.set_ylabel("share called uncertain")
-ax.legend(frameon=False, fontsize=8)
+plots.threshold_curve(labels.threshold_sweep(galaxies))
 plt.show()
-ours.groupby("label")["leaf_probability"].describe()[["count", "mean", "25%", "50%", "75%"]].round(2)
+labels.confidence_table(ours)
 
 # %% [markdown]
 # ## What the galaxies of each label look like
@@ -113,11 +108,9 @@ ours.groupby("label")["leaf_probability"].describe()[["count", "mean", "25%", "5
 # Random members of each label (the central half of each cutout), with their leaf probability.
 
 # %%
-table = galaxies[[ID_COLUMN, "image_path"]].join(ours[["label", "leaf_probability"]])
-fig = plots.galaxy_grid(table, by="label", per_group=examples_per_label, seed=seed,
-                        order=[lab for lab in (*LABELS, "uncertain") if lab in set(table["label"])],
-                        caption=lambda row: f"p={row['leaf_probability']:.2f}")
-plots.show_photo(fig)
+examples = labels.with_images(ours, galaxies)
+plots.show_photo(plots.label_gallery(examples, per_group=examples_per_label,
+                                     seed=seed))
 
 # %% [markdown]
 # ## Our rule against the seed study's
@@ -128,54 +121,42 @@ plots.show_photo(fig)
 # "uncertain").
 
 # %%
-changes = labels.compare_rules(galaxies, threshold=label_threshold, agreement=agreement)
-n_changed = int((seed_rule["label"] != ours["label"]).sum())
-print(f"{n_changed} of {len(ours)} galaxies ({100 * n_changed / len(ours):.1f}%) change label")
-labels.rule_changes(changes)
+seed_rule = labels.assign_labels(galaxies, rule="seed")
+changed = labels.changed_share(seed_rule, ours)
+print(f"{changed.count} of {changed.total} galaxies ({changed.share:.1%}) "
+      "change label")
+labels.rule_changes(labels.compare_rules(galaxies, threshold=label_threshold,
+                                         agreement=agreement))
 
 # %% [markdown]
 # ## Do the labels recover the truth?
 #
 # Only the mock Galaxy Zoo knows what each galaxy really is: the generator drew a morphology,
 # rendered it, and then let simulated volunteers vote on the picture. The real data has no
-# such truth, and this section is skipped there.
+# such truth, and this section says so and shows nothing.
 
 # %%
-truth_file = data_path / TRUTH_FILE
-recovery = None
-if truth_file.exists():
-    truth = pd.read_csv(truth_file)
-    recovery, confusion = labels.truth_recovery(ours, truth)
-    print(f"labels agree with the drawn morphology for {recovery['accuracy']:.1%} of galaxies "
-          f"({recovery['accuracy_labelled']:.1%} of those not called uncertain)")
-    plots.confusion_heatmap(confusion, title="drawn morphology (rows) vs tree label (columns)")
+recovery = labels.recover_truth(ours, chapter.truth())
+print(recovery.sentence)
+if recovery.confusion is not None:
+    plots.confusion_heatmap(recovery.confusion, title="drawn morphology (rows) "
+                            "against tree label (columns)")
     plt.show()
-else:
-    print("no ground truth in this data set (real data): nothing to compare with")
 
 # %% [markdown]
 # ## What this chapter hands on
 #
 # `labels.parquet` (one row per galaxy: ID, label, leaf probability, the seed's label and the 37
-# fractions) and the chapter's part of `metrics.json`.
+# fractions) and the chapter's part of `metrics.json`; the replay compares its headline (how
+# often the labels match the mock's truth) with the committed run's.
 
 # %%
-out = ours.assign(seed_label=seed_rule["label"].to_numpy()).join(galaxies[COLUMNS])
-artifacts.write_parquet(out, run_path / "labels.parquet")
-truth_sentence = labels.truth_sentence(None if recovery is None else recovery["accuracy"])
-metrics = study.close_chapter(run_path, "labels", {
-    "data_source": source["kind"],
-    "galaxies": len(out),
-    "images_checked": report.n_images,
-    "skipped": len(report.skipped_ids),
-    "converted": len(report.converted_ids),
-    "label_counts": {k: int(v) for k, v in counts.items()},
-    "changed_from_seed_rule": n_changed,
-    "truth_accuracy": None if recovery is None else round(recovery["accuracy"], 4),
-}, headlines={} if recovery is None else {"truth_accuracy": round(recovery["accuracy"], 4)},
-    source=source, glued={"n_galaxies": len(out), "top_label": counts.idxmax(),
-                          "truth_sentence": truth_sentence, "n_changed": n_changed})
-metrics["labels"]["label_counts"]
+out = labels.labels_table(ours, seed_rule, galaxies)
+chapter.run.write_table("labels.parquet", out)
+
+# %% tags=["remove-output"]
+kept = records.labels(out, report, counts, changed, recovery)
+study.close_chapter(chapter, "labels", kept)
 
 # %% [markdown]
 # ## Summary

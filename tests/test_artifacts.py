@@ -14,7 +14,7 @@ import pytest
 
 from helpers import artifacts
 from helpers.data.schema import TRUTH_FILE
-from helpers.errors import DataError, UserError
+from helpers.errors import UserError
 
 
 def test_a_failed_write_leaves_neither_file_nor_temporary(tmp_path: Path) -> None:
@@ -52,20 +52,6 @@ def test_metrics_sections_are_replaced_one_at_a_time(tmp_path: Path) -> None:
     with pytest.raises(TypeError, match="cannot write set"):
         artifacts.write_json({"bad": {1, 2}}, tmp_path / "bad.json")
     assert not (tmp_path / "bad.json").exists()
-
-
-def test_read_aligned_orders_rows_and_names_the_chapter_to_rerun(tmp_path: Path) -> None:
-    path = tmp_path / "codes.parquet"
-    artifacts.write_parquet(pd.DataFrame({"GalaxyID": [3, 1, 2], "x": [30, 10, 20]}), path)
-    assert artifacts.read_aligned(path, [1, 2, 3], "3")["x"].tolist() == [10, 20, 30]
-    assert artifacts.read_aligned(path, None, "3")["x"].tolist() == [30, 10, 20]
-    with pytest.raises(DataError, match=r"lacks 1 of the run's galaxies \(e.g. 9\); rerun chapter 3"):
-        artifacts.read_aligned(path, [1, 9], "3")
-    with pytest.raises(DataError, match="missing: run chapter 4"):
-        artifacts.read_aligned(tmp_path / "none.parquet", None, "4")
-    (tmp_path / "junk.parquet").write_bytes(b"not parquet")
-    with pytest.raises(DataError, match="cannot be read .*rerun chapter 5"):
-        artifacts.read_aligned(tmp_path / "junk.parquet", None, "5")
 
 
 def test_a_live_lock_refuses_a_second_writer_and_a_dead_one_is_taken_over(tmp_path: Path,

@@ -63,6 +63,12 @@ def test_stress_test_scores_each_network_on_each_condition():
     assert result.stressed["perfect"].value == 0
     assert result.difference("brightness", "perfect").low > 0
     assert "mean over the stresses" in result.formatted().index
-    sentence = result.sentence("brightness", "perfect", "the brightness guess", "the perfect one")
+    sentence = result.sentence({"brightness": "the brightness guess", "perfect": "the perfect one"})
     assert sentence.startswith("on the hold-out images as drawn, the brightness guess does worse than the perfect one")
     assert "; on the stressed images, the brightness guess does worse" in sentence
+    alone = augment.stress_test({"brightness": brightness}, img, targets, seed=0)
+    rise = alone.rise("brightness")  # the stresses move its guesses: resolved, whichever way
+    assert rise.excludes(0) and rise.value == alone.stressed["brightness"].value - alone.table.loc["clean", "brightness"].value
+    said = "falls" if rise.value < 0 else "rises"
+    assert alone.sentence({"brightness": "the brightness guess"}).startswith(
+        f"the hold-out RMSE of the brightness guess {said} when the pictures change")

@@ -1,6 +1,6 @@
 """The rendered book in a real headless Chromium, served over HTTP the way a reader gets it.
 
-The book is rendered from the committed notebooks (``runner.build_committed_book``, nothing is
+The book is rendered from the committed notebooks (``helpers.book.build.build_committed_book``, nothing is
 executed) and served from 127.0.0.1. Every page of ``_toc.yml`` must load (HTTP 200), show its
 title, log no console error and raise no page error, and show every figure of its notebook's
 outputs (loaded, not broken). Every interactive map (``helpers.book.interactive.map_html``) must
@@ -87,9 +87,9 @@ def browser():
 @pytest.fixture(scope="session")
 def reference_book(tmp_path_factory) -> Iterator[tuple[Path, str]]:
     """The book of the committed notebooks, rendered into a temporary _build and served."""
-    from helpers import runner
+    from helpers.book import build
 
-    index = runner.build_committed_book(tmp_path_factory.mktemp("book") / "_build")
+    index = build.build_committed_book(tmp_path_factory.mktemp("book") / "_build")
     with serve(index.parent) as url:
         yield index.parent, url
 
@@ -481,11 +481,11 @@ def write_minimal_book(root: Path) -> None:
 
 @pytest.fixture(scope="session")
 def minimal_book(tmp_path_factory) -> Iterator[tuple[Path, str, Path]]:
-    from helpers import runner
+    from helpers.book import build
 
     base = tmp_path_factory.mktemp("minibook")
     write_minimal_book(base / "source")
-    index = runner.build_book(base / "source", base / "_build")
+    index = build.build_book(base / "source", base / "_build")
     with serve(index.parent) as url:
         yield index.parent, url, base / "source"
 

@@ -95,14 +95,9 @@ def test_gallery_members_are_central_then_random_and_disjoint():
     assert -1 not in C.gallery_members(x, np.where(truth == 2, -1, truth))
 
 
-def test_clusters_frame_and_read_back(tmp_path):
+def test_clusters_frame(tmp_path):
     frame = C.clusters_frame(np.array([4, 5]), {"kmeans2_pca7": np.array([0, 1])})
     assert frame.dtypes["kmeans2_pca7"] == np.int32
-    frame.to_parquet(tmp_path / "clusters.parquet")
-    assert C.read_clusters(tmp_path, [4, 5]).equals(frame)
-    with pytest.raises(DataError, match="rerun chapters 4-5"):
-        C.read_clusters(tmp_path, [5, 4])
-    with pytest.raises(DataError, match="05_cluster"):
-        C.read_clusters(tmp_path / "nowhere")
+    assert frame["GalaxyID"].tolist() == [4, 5]
     with pytest.raises(ValueError, match="has 1 rows for 2 galaxies"):
         C.clusters_frame(np.array([4, 5]), {"bad": np.array([0])})

@@ -92,3 +92,14 @@ def test_neighbours_leave_out_only_the_galaxy_itself_and_agree_with_a_full_sort(
     np.fill_diagonal(full, -np.inf)
     np.testing.assert_array_equal(neighbours, np.argsort(-full, axis=1, kind="stable")[:, :3])
     assert neighbours[4, 0] == 9 and neighbours[9, 0] == 4
+
+
+def test_out_of_sample_agreement_looks_only_among_the_training_galaxies():
+    codes = np.array([[1.0, 0.0], [0.99, 0.01], [0.0, 1.0], [0.01, 0.99], [0.98, 0.02]])
+    labels = pd.Series(["a", "b", "c", "c", "a"])
+    train = np.array([False, True, True, True, False])
+    shares = features.agreement_per_galaxy(codes, labels, ~train, train, k=1)
+    # galaxies 0 and 4 are unseen: their nearest *training* galaxy is 1 ("b"), never each other
+    assert shares.tolist() == [0.0, 0.0]
+    in_sample = features.agreement_per_galaxy(codes, labels, train, train, k=1)
+    assert in_sample.tolist() == [0.0, 1.0, 1.0]  # never a galaxy's own label through itself

@@ -238,7 +238,7 @@ def test_codes_from_a_run_folder_its_features_file_or_a_featurize_output(run_dir
     ids, codes, run = N.load_codes(run_dir)
     assert codes.shape == (300, 16) and ids[0] == 1000 and run == str(run_dir)
     ids2, codes2, run2 = N.load_codes(run_dir / "features.parquet")
-    assert np.array_equal(codes, codes2) and run2 == str(run_dir)
+    assert np.array_equal(ids, ids2) and np.array_equal(codes, codes2) and run2 == str(run_dir)
     out = tmp_path / "codes"
     out.mkdir()
     frame_of(blob(50), ids=[f"obj-{i}" for i in range(50)]).to_parquet(out / "part-00000.parquet")

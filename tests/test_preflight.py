@@ -103,3 +103,23 @@ def test_mixed_precision_without_cuda_is_refused(tmp_path, capsys):
     path = profile(tmp_path, "demo.yml", **{"02_train_resnet34": {"mixed_precision": True}})
     code, err, _ = check(path, capsys)
     assert code == 1 and "mixed_precision is true but this machine has no CUDA GPU" in err
+
+
+def test_the_net_choices_it_retypes_are_the_nets_own():
+    """preflight keeps a copy of helpers.net's choices so that `--check` never loads torch."""
+    from helpers import preflight
+    from helpers.net import augment, inference, network
+
+    assert preflight.ARCHS == tuple(network.ARCHS)
+    assert preflight.HEADS == network.HEADS and preflight.MIN_IMAGE_SIZE == network.MIN_IMAGE_SIZE
+    assert preflight.AUGMENTS == augment.AUGMENTS and preflight.LAYERS == inference.LAYERS
+
+
+def test_check_of_the_demo_profile_loads_no_network():
+    import subprocess
+    import sys
+
+    code = ("import sys; from helpers import cli; assert cli.main(['run', '--check']) == 0; "
+            "assert 'torch' not in sys.modules, 'run --check imported torch'")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=paths.ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]

@@ -11,7 +11,7 @@ import nbformat
 import pytest
 import yaml
 
-from helpers import paths, runner
+from helpers import paths, profiles
 
 
 def _name(requirement: str) -> str:
@@ -36,22 +36,22 @@ def test_environment_yml_installs_the_pinned_reference_environment():
 
 def test_demo_profile_equals_the_notebook_defaults():
     """The committed notebooks are the demo run only if the demo profile is their defaults."""
-    profile = runner.load_profile("params/demo.yml")
-    for source in runner.chapter_sources():
-        declared = runner.declared_parameters(runner.read_chapter(source))
-        params = runner.chapter_parameters(profile, source.stem, declared)
+    profile = profiles.load_profile("params/demo.yml")
+    for source in profiles.chapter_sources():
+        declared = profiles.declared_parameters(profiles.read_chapter(source))
+        params = profiles.chapter_parameters(profile, source.stem, declared)
         for key, value in params.items():
-            assert runner._literal(declared[key]) == value, f"{source.name}: {key}"
+            assert profiles.default_value(declared[key]) == value, f"{source.name}: {key}"
 
 
 @pytest.mark.parametrize("profile", sorted(paths.PARAMS.glob("*.yml")), ids=lambda p: p.name)
 def test_profiles_name_only_known_parameters(profile):
-    loaded = runner.load_profile(profile)
-    declared = {s.stem: runner.declared_parameters(runner.read_chapter(s)) for s in runner.chapter_sources()}
-    runner.check_profile_keys(loaded, declared)
+    loaded = profiles.load_profile(profile)
+    declared = {s.stem: profiles.declared_parameters(profiles.read_chapter(s)) for s in profiles.chapter_sources()}
+    profiles.check_profile_keys(loaded, declared)
 
 
-@pytest.mark.parametrize("source", runner.chapter_sources(), ids=lambda p: p.name)
+@pytest.mark.parametrize("source", profiles.chapter_sources(), ids=lambda p: p.name)
 def test_paired_notebook_matches_its_source(source):
     ipynb = source.with_suffix(".ipynb")
     assert ipynb.exists(), f"{source.name} has no paired {ipynb.name}: run `make refresh`"
@@ -67,7 +67,7 @@ def test_paired_notebook_matches_its_source(source):
 
 
 def test_jupytext_diff_reports_no_drift():
-    for source in runner.chapter_sources():
+    for source in profiles.chapter_sources():
         out = subprocess.run(
             [sys.executable, "-m", "jupytext", "--diff", "--diff-format", "py:percent",
              str(source.with_suffix(".ipynb")), str(source)],
@@ -105,11 +105,11 @@ def test_nbval_replay_fails_when_an_output_changes(tmp_path):
 
 @pytest.mark.parametrize("profile", sorted(p.name for p in (paths.ROOT / "params").glob("*.yml")))
 def test_every_shipped_profile_names_only_declared_parameters(profile):
-    from helpers import runner
+    from helpers import profiles
 
-    loaded = runner.load_profile(paths.ROOT / "params" / profile)
-    declared = {s.stem: runner.declared_parameters(runner.read_chapter(s)) for s in runner.chapter_sources()}
-    runner.check_profile_keys(loaded, declared)  # raises ParameterError naming a stray key
+    loaded = profiles.load_profile(paths.ROOT / "params" / profile)
+    declared = {s.stem: profiles.declared_parameters(profiles.read_chapter(s)) for s in profiles.chapter_sources()}
+    profiles.check_profile_keys(loaded, declared)  # raises ParameterError naming a stray key
     assert set(loaded.chapters) <= set(declared)
 
 

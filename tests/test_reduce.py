@@ -142,39 +142,6 @@ def test_embeddings_frame_round_trips_through_coordinates():
         R.embeddings_frame(ids, {"bad": np.zeros((2, 2))})
 
 
-def test_load_codes_aligns_labels_images_and_truth(tmp_path):
-    run, data = tmp_path / "run", tmp_path / "data"
-    run.mkdir()
-    data.mkdir()
-    ids = [5, 3, 9]
-    feats = pd.DataFrame({"GalaxyID": ids, "f000": [1.0, 2.0, 3.0], "f001": [0.0, 0.5, 1.0]})
-    feats.to_parquet(run / "features.parquet")
-    pd.DataFrame({"GalaxyID": [3, 5], "label": ["disk: spiral", "round: cigar-shaped"]}).to_parquet(
-        run / "labels.parquet")
-    pd.DataFrame({"GalaxyID": [3, 5, 9], "true_label": ["a", "b", "c"]}).to_csv(data / "ground_truth.csv")
-    galaxies, codes = R.load_codes(run, data)
-    assert galaxies["GalaxyID"].tolist() == ids
-    assert galaxies["label"].tolist()[:2] == ["round: cigar-shaped", "disk: spiral"]
-    assert pd.isna(galaxies["label"].iloc[2])  # featurized without votes
-    assert galaxies["image_path"].iloc[2].endswith("images_test_rev1/9.jpg")
-    assert galaxies["image_path"].iloc[0].endswith("images_training_rev1/5.jpg")
-    assert galaxies["true_label"].tolist() == ["b", "a", "c"]
-    assert codes.shape == (3, 2) and codes.dtype == np.float32
-
-
-def test_load_codes_names_the_missing_chapter(tmp_path):
-    with pytest.raises(DataError, match="03_extract_features"):
-        pd.DataFrame({"GalaxyID": [1], "label": ["x"]}).to_parquet(tmp_path / "labels.parquet")
-        R.load_codes(tmp_path)
-
-
-def test_load_codes_rejects_non_finite_codes(tmp_path):
-    pd.DataFrame({"GalaxyID": [1], "label": ["x"]}).to_parquet(tmp_path / "labels.parquet")
-    pd.DataFrame({"GalaxyID": [1], "f000": [np.nan]}).to_parquet(tmp_path / "features.parquet")
-    with pytest.raises(DataError, match="NaN"):
-        R.load_codes(tmp_path)
-
-
 def test_tsne_learning_rate_is_in_the_seed_studys_scikit_learn_units():
     # openTSNE's gradient lacks scikit-learn's factor 4: the seed's 50 is openTSNE's 200
     assert R.tsne_model(100, perplexity=10, learning_rate=50).learning_rate == 200

@@ -1,5 +1,6 @@
-"""The papermill runner: profiles are checked before anything runs; chapters run into the run's
-own folder; a failing chapter names its notebook; the book renders from the run."""
+"""The papermill runner: profiles are checked before anything runs (helpers.profiles); chapters
+run into the run's own folder (helpers.chapters); a failing chapter names its notebook; the book
+renders from the run."""
 
 import json
 import shutil
@@ -7,7 +8,7 @@ import shutil
 import pandas as pd
 import pytest
 
-from helpers import cli, paths, runner
+from helpers import cli, paths, profiles, runner
 from helpers.errors import ParameterError, UserError
 
 
@@ -32,29 +33,29 @@ def write(tmp_path, text, name="p.yml"):
 ])
 def test_bad_profiles_are_explained(tmp_path, text, match):
     with pytest.raises(ParameterError, match=match):
-        runner.load_profile(write(tmp_path, text))
+        profiles.load_profile(write(tmp_path, text))
 
 
 def test_missing_profile_lists_the_known_ones(tmp_path):
     with pytest.raises(ParameterError, match="params/demo.yml"):
-        runner.load_profile(tmp_path / "nope.yml")
+        profiles.load_profile(tmp_path / "nope.yml")
 
 
 def test_typos_in_parameters_are_caught_before_running(tmp_path):
-    declared = {s.stem: runner.declared_parameters(runner.read_chapter(s)) for s in runner.chapter_sources()}
-    typo = runner.load_profile(write(tmp_path, "run: r\ndata_dir: x\nlabel_treshold: 0.5\n"))
+    declared = {s.stem: profiles.declared_parameters(profiles.read_chapter(s)) for s in profiles.chapter_sources()}
+    typo = profiles.load_profile(write(tmp_path, "run: r\ndata_dir: x\nlabel_treshold: 0.5\n"))
     with pytest.raises(ParameterError, match="label_treshold"):
-        runner.check_profile_keys(typo, declared)
-    stray = runner.load_profile(write(tmp_path, "run: r\ndata_dir: x\nchapters: {09_nothing: {}}\n"))
+        profiles.check_profile_keys(typo, declared)
+    stray = profiles.load_profile(write(tmp_path, "run: r\ndata_dir: x\nchapters: {09_nothing: {}}\n"))
     with pytest.raises(ParameterError, match="09_nothing"):
-        runner.check_profile_keys(stray, declared)
-    wrong = runner.load_profile(write(tmp_path, "run: r\ndata_dir: x\nchapters: {01_labels: {epochs: 3}}\n"))
+        profiles.check_profile_keys(stray, declared)
+    wrong = profiles.load_profile(write(tmp_path, "run: r\ndata_dir: x\nchapters: {01_labels: {epochs: 3}}\n"))
     with pytest.raises(ParameterError, match="epochs"):
-        runner.chapter_parameters(wrong, "01_labels", declared["01_labels"])
+        profiles.chapter_parameters(wrong, "01_labels", declared["01_labels"])
 
 
 def test_missing_real_data_says_how_to_download(tmp_path):
-    profile = runner.load_profile(write(tmp_path, f"run: r\ndata_dir: {tmp_path / 'kaggle'}\n"))
+    profile = profiles.load_profile(write(tmp_path, f"run: r\ndata_dir: {tmp_path / 'kaggle'}\n"))
     with pytest.raises(UserError, match="kaggle competitions download"):
         runner.prepare_data(profile)
 
@@ -97,19 +98,19 @@ def test_a_bad_value_is_refused_before_any_chapter_runs(sandbox, capsys):
 def test_stale_mock_is_generated_again(sandbox):
     data = sandbox / "mock"
     first = write(sandbox, f"run: r\nmock: {{n: 3, seed: 1}}\ndata_dir: {data}\n", "a.yml")
-    runner.prepare_data(runner.load_profile(first))
+    runner.prepare_data(profiles.load_profile(first))
     assert json.loads((data / "mock.json").read_text())["n"] == 3
-    runner.prepare_data(runner.load_profile(first))  # unchanged: kept as it is
+    runner.prepare_data(profiles.load_profile(first))  # unchanged: kept as it is
     second = write(sandbox, f"run: r\nmock: {{n: 4, seed: 1}}\ndata_dir: {data}\n", "b.yml")
-    runner.prepare_data(runner.load_profile(second))
+    runner.prepare_data(profiles.load_profile(second))
     assert json.loads((data / "mock.json").read_text())["n"] == 4
     (data / "mock.json").unlink()  # someone else's data in a folder the profile calls a mock
     with pytest.raises(UserError, match="did not write"):
-        runner.prepare_data(runner.load_profile(second))
+        runner.prepare_data(profiles.load_profile(second))
 
 
 def test_rerunning_a_chapter_removes_what_it_and_later_chapters_wrote(sandbox):
-    profile = runner.load_profile(write(sandbox, "run: r\ndata_dir: x\n"))
+    profile = profiles.load_profile(write(sandbox, "run: r\ndata_dir: x\n"))
     run_dir = profile.run_dir
     run_dir.mkdir(parents=True)
     for name in ("labels.parquet", "model.safetensors", "model.json", "features.parquet"):

@@ -164,9 +164,9 @@ def test_manifest_mistakes_name_the_file_row_and_column(run_dir, tmp_path, capsy
 
 def test_urls_without_a_backend_or_a_server_are_refused_in_one_line(run_dir, tmp_path, capsys):
     with pytest.raises(UserError, match=r"gs://b/x: reading gs:// needs its fsspec backend.*gcsfs"):
-        store.place("gs://b/x")
+        store.locate("gs://b/x")
     with pytest.raises(UserError, match="not one fsspec knows"):
-        store.place("nosuch://b/x")
+        store.locate("nosuch://b/x")
     import socket
 
     with socket.socket() as s:  # a free port nobody listens on

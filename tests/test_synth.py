@@ -4,7 +4,6 @@ Small n throughout (the image statistics against real cutouts are in test_realis
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 from pathlib import Path
@@ -156,9 +155,9 @@ def test_parameter_errors(tmp_path: Path, kwargs: dict, name: str) -> None:
 
 
 def test_cli_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    args = argparse.Namespace(out_dir=tmp_path / "cli", n=2, seed=3, n_test=0, workers=1,
-                              overwrite=False)
-    assert synth.synth_cli(args) == 0
+    from helpers import cli
+
+    assert cli.main(["synth", str(tmp_path / "cli"), "-n", "2", "--seed", "3", "--workers", "1"]) == 0
     out = capsys.readouterr().out
     assert "2 galaxies" in out and "seed 3" in out
 

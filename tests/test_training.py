@@ -13,8 +13,9 @@ import pytest
 import torch
 from networks import ARCH, SIZE, small_data, train_small
 
+from helpers import scores
 from helpers.errors import ParameterError
-from helpers.net import inference, metrics, network, training
+from helpers.net import inference, network, training
 
 
 @pytest.fixture(scope="module")
@@ -171,8 +172,8 @@ def test_tree_head_predictions_respect_the_tree(data):
     assert float(np.abs(network.tree_sums(inference.predict(learn, images))).max()) < 1e-5
     # the bias initialisation starts the net at the training means
     start = inference.predict(learn, images[dls.split.valid])
-    base = metrics.mean_baseline_rmse(targets[dls.split.train], targets[dls.split.valid])
-    assert metrics.rmse(start, targets[dls.split.valid]) < base + 0.05
+    base = scores.mean_baseline_rmse(targets[dls.split.train], targets[dls.split.valid])
+    assert scores.rmse(start, targets[dls.split.valid]) < base + 0.05
     assert float(np.abs(network.tree_sums(inference.predict(learn, images, tta=True))).max()) < 1e-5
 
 

@@ -185,35 +185,6 @@ def update_metrics(run_dir: str | Path, section: str, values: dict) -> dict:
     return metrics
 
 
-def read_aligned(path: str | Path, ids, chapter: str) -> pd.DataFrame:
-    """A run table (``GalaxyID`` + columns) in the order of ``ids`` (``None``: as stored), checked.
-
-    ``chapter`` names the chapter that writes the file, so that a missing, unreadable or
-    mismatched file says what to rerun.
-    """
-    from helpers.data.schema import ID_COLUMN
-    from helpers.errors import DataError
-
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"{path} is missing: run chapter {chapter} on this run first")
-    try:
-        frame = pd.read_parquet(path)
-    except Exception as exc:  # truncated, not Parquet, unreadable
-        raise DataError(f"{path} cannot be read ({type(exc).__name__}: {exc}); rerun chapter {chapter}") from None
-    if ID_COLUMN not in frame.columns:
-        raise DataError(f"{path} has no {ID_COLUMN} column; rerun chapter {chapter}")
-    if ids is None:
-        return frame
-    ids = pd.Index(ids)
-    frame = frame.set_index(ID_COLUMN)
-    missing = ids.difference(frame.index)
-    if len(missing):
-        raise DataError(f"{path} lacks {len(missing)} of the run's galaxies (e.g. {missing[0]}); "
-                        f"rerun chapter {chapter}")
-    return frame.loc[ids].reset_index()
-
-
 def data_source(data_dir: str | Path) -> dict:
     """Say whether ``data_dir`` holds the mock Galaxy Zoo (with ground truth) or real data.
 

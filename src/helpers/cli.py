@@ -120,12 +120,19 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_synth(args: argparse.Namespace) -> int:
+    """``python -m helpers synth OUT_DIR -n N --seed S``: write the mock, print a summary."""
     from helpers import progress
-    from helpers.data.synth import synth_cli
+    from helpers.data.synth import write_mock
 
     progress.log_to("stdout")  # the command's output is a log: `synth ... > log` holds the progress
-
-    return synth_cli(args)
+    info = write_mock(args.out_dir, args.n, args.seed, n_test=args.n_test, workers=args.workers,
+                      overwrite=args.overwrite, progress=True)
+    counts = ", ".join(f"{k} {v}" for k, v in info["label_counts"].items() if v)
+    test = f" (+{info['n_test']} unlabelled test images)" if info["n_test"] else ""
+    print(f"Wrote a mock Galaxy Zoo of {info['n']} galaxies{test} to {info['out_dir']} "
+          f"(seed {info['seed']}, {info['workers']} workers) in {info['seconds']:.1f} s. "
+          f"True labels: {counts}.")
+    return 0
 
 
 def _add_run(sub: argparse._SubParsersAction) -> None:
@@ -152,21 +159,31 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_run(args: argparse.Namespace) -> int:
+    """``python -m helpers run``: the chapters of a profile, then the book (or only the checks,
+    or only the book of the committed notebooks)."""
     from helpers import progress
-    from helpers.runner import run_cli
 
     progress.log_to("stdout")  # the run's output is a log, progress included
+    if args.committed:
+        from helpers.book.build import build_committed_book
 
-    return run_cli(args)
+        build_committed_book()
+        return 0
+    from helpers.runner import run
+
+    run(args.params, only=args.only, book=not args.no_book, refresh=args.refresh, check=args.check)
+    return 0
 
 
 def _run_prepare(args: argparse.Namespace) -> int:
-    from helpers import progress
-    from helpers.runner import prepare_cli
+    """``python -m helpers prepare``: make the profile's mock when it is missing, print its folder."""
+    from helpers import paths, progress
+    from helpers.profiles import load_profile
+    from helpers.runner import prepare_data
 
     progress.log_to("stdout")
-
-    return prepare_cli(args)
+    print(paths.relative(prepare_data(load_profile(args.params))))
+    return 0
 
 
 def _add_featurize(sub: argparse._SubParsersAction) -> None:
@@ -253,9 +270,9 @@ def _run_similar(args: argparse.Namespace) -> int:
     if args.sheet:
         query_image = None if args.query.isdigit() else args.query
         if query_image is None and args.images:
-            from helpers.codes.similar import _find_image
+            from helpers.codes.similar import find_image
 
-            query_image = _find_image(int(args.query), [Path(f) for f in args.images])
+            query_image = find_image(int(args.query), [Path(f) for f in args.images])
         print(sheet(query_image, table, args.sheet, title=f"most similar to {args.query}"))
     return 0
 

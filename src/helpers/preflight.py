@@ -19,13 +19,24 @@ What is checked:
 from __future__ import annotations
 
 import shutil
-from typing import Any
+from typing import Any, get_args
 
 from helpers import paths
-from helpers.data.schema import SOLUTIONS_CSV, TEST_IMAGES, TRAIN_IMAGES
+from helpers.codes.reduce import METHODS as SPACE_METHODS
+from helpers.data.cutouts import STRETCHES
+from helpers.data.dataset import ON_BAD_IMAGE
+from helpers.data.labels import Agreement
+from helpers.data.schema import IMAGE_SIZE, SOLUTIONS_CSV, TEST_IMAGES, TRAIN_IMAGES
+from helpers.profiles import n_galaxies
 
-KNOWN_ARCHS = ("resnet18", "resnet34", "resnet50")
-SPACE_METHODS = ("pca", "lda", "tsne", "umap")
+# helpers.net's choices, retyped: importing helpers.net loads torch and fastai (seconds), which
+# the checks do not need. tests/test_preflight.py checks that they equal the originals
+# (helpers.net.network.ARCHS, HEADS and MIN_IMAGE_SIZE, augment.AUGMENTS, inference.LAYERS).
+ARCHS = ("resnet18", "resnet34", "resnet50")
+HEADS = ("linear", "tree")
+MIN_IMAGE_SIZE = 32
+AUGMENTS = ("none", "rotations", "nuisances")
+LAYERS = ("body", "hidden")
 
 
 def _is_int(v: Any) -> bool:
@@ -101,14 +112,14 @@ def _lr(value: Any) -> str | None:
 
 # (chapter, parameter) -> check returning a problem or None
 RULES = {
-    ("01_labels", "on_bad_image"): _choice("error", "skip"),
+    ("01_labels", "on_bad_image"): _choice(*ON_BAD_IMAGE),
     ("01_labels", "label_threshold"): _number_in(0, 1, none_ok=True),
-    ("01_labels", "agreement"): _choice("leaf", "step"),
+    ("01_labels", "agreement"): _choice(*get_args(Agreement)),
     ("01_labels", "examples_per_label"): _int_at_least(1),
-    ("02_train_resnet34", "arch"): _choice(*KNOWN_ARCHS),
-    ("02_train_resnet34", "image_size"): _int_at_least(32),
-    ("02_train_resnet34", "crop"): lambda v: None if _is_int(v) and 1 <= v <= 424 else
-        "must be a whole number of pixels in 1-424 (the cutouts' side)",
+    ("02_train_resnet34", "arch"): _choice(*ARCHS),
+    ("02_train_resnet34", "image_size"): _int_at_least(MIN_IMAGE_SIZE),
+    ("02_train_resnet34", "crop"): lambda v: None if _is_int(v) and 1 <= v <= IMAGE_SIZE else
+        f"must be a whole number of pixels in 1-{IMAGE_SIZE} (the cutouts' side)",
     ("02_train_resnet34", "epochs"): _int_at_least(1),
     ("02_train_resnet34", "batch_size"): _int_at_least(1),
     ("02_train_resnet34", "lr"): _lr,
@@ -116,11 +127,11 @@ RULES = {
         "must be a share strictly between 0 and 1",
     ("02_train_resnet34", "n_train"): _int_at_least(10, none_ok=True),
     ("02_train_resnet34", "heads"): lambda v: None if isinstance(v, list) and v and
-        all(h in ("linear", "tree") for h in v) else "must be a non-empty list of 'linear' and/or 'tree'",
-    ("02_train_resnet34", "augment"): _choice("none", "rotations", "nuisances"),
-    ("02_train_resnet34", "ablation"): lambda v: None if v is None or v in ("none", "rotations", "nuisances")
-        else "must be null (no comparison) or one of 'none', 'rotations', 'nuisances'",
-    ("03_extract_features", "layer"): _choice("body", "hidden"),
+        all(h in HEADS for h in v) else f"must be a non-empty list of {' and/or '.join(map(repr, HEADS))}",
+    ("02_train_resnet34", "augment"): _choice(*AUGMENTS),
+    ("02_train_resnet34", "ablation"): lambda v: None if v is None or v in AUGMENTS
+        else f"must be null (no comparison) or one of {', '.join(map(repr, AUGMENTS))}",
+    ("03_extract_features", "layer"): _choice(*LAYERS),
     ("03_extract_features", "n_galaxies"): _int_at_least(10, none_ok=True),
     ("03_extract_features", "batch_size"): _int_at_least(1),
     ("04_reduce", "pca_input"): _int_at_least(2),
@@ -153,20 +164,10 @@ RULES = {
     ("07_new_galaxies", "shard_size"): _int_at_least(1),
     ("07_new_galaxies", "vote_k"): _int_at_least(1),
     ("07_new_galaxies", "similar_k"): _int_at_least(1),
-    ("07_new_galaxies", "fits_stretch"): _choice("asinh", "linear"),
+    ("07_new_galaxies", "fits_stretch"): _choice(*STRETCHES),
     ("08_mock_realism", "n_images"): _int_at_least(10),
     ("08_mock_realism", "examples"): _int_at_least(1),
 }
-
-
-def _n_galaxies(profile) -> int | None:
-    if profile.mock:
-        return int(profile.mock["n"])
-    csv = profile.data_dir / SOLUTIONS_CSV
-    if not csv.exists():
-        return None
-    with open(csv, "rb") as f:
-        return max(sum(1 for _ in f) - 1, 0)
 
 
 def check_parameters(profile, chapters: dict[str, dict[str, Any]],
@@ -208,7 +209,7 @@ def _cross_checks(profile, chapters: dict[str, dict[str, Any]]) -> list[str]:
     if isinstance(ks, list) and ks and _is_int(compare_k) and compare_k not in ks:
         problems.append(f"{profile.path.name}: 06_compare.compare_k = {compare_k} is not among "
                         f"05_cluster.k_values {ks}: add it there or pick one of them")
-    n = _n_galaxies(profile)
+    n = n_galaxies(profile)
     perplexity = chapters.get("04_reduce", {}).get("tsne_perplexity")
     coded = chapters.get("03_extract_features", {}).get("n_galaxies") or n
     if n and _is_number(perplexity) and coded and perplexity >= coded / 3:
@@ -283,7 +284,7 @@ def check_resources(profile, chapters: dict[str, dict[str, Any]], *, download: b
 def _disk(profile, chapters) -> list[str]:
     from helpers.data.imagecache import DEFAULT_CACHE_DIR
 
-    n = _n_galaxies(profile) or 0
+    n = n_galaxies(profile) or 0
     sizes = {int(chapters.get("02_train_resnet34", {}).get("image_size") or 64), 64}
     need = sum(n * s * s * 3 for s in sizes) * 1.1
     target = DEFAULT_CACHE_DIR

@@ -3,17 +3,20 @@
 A chapter runs in a Jupyter kernel whose output (even what is written to file descriptor 2)
 lands in the executed notebook. So progress goes through a side channel: ``helpers run`` names a
 file in the environment variable ``GC_PROGRESS_FILE`` before each chapter and prints, prefixed
-with the chapter, every line the kernel appends to it (``helpers.runner``). Outside a kernel (a
-script, the command line) :func:`say` writes to stderr; inside a kernel without the variable
-(a notebook opened by hand, the nbval replay) it stays silent, so no executed notebook or
-rendered page carries progress noise.
+with the chapter, every line the kernel appends to it (:func:`relay_progress`, around each chapter
+:mod:`helpers.chapters` runs). Outside a kernel (a script, the command line) :func:`say` writes
+to stderr; inside a kernel without the variable (a notebook opened by hand, the nbval replay) it
+stays silent, so no executed notebook or rendered page carries progress noise.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
+from contextlib import contextmanager
+from pathlib import Path
 
 ENV = "GC_PROGRESS_FILE"
 # seconds between two progress lines of one loop (the promise: at least every 30 s); the
@@ -37,7 +40,9 @@ def current_stream() -> str:
     return _stream
 
 
-def _in_kernel() -> bool:
+def in_kernel() -> bool:
+    """Whether this process is a Jupyter kernel whose output lands in a notebook (its stdout is
+    ipykernel's stream)."""
     return "ipykernel" in sys.modules and hasattr(sys.stdout, "session")
 
 
@@ -50,7 +55,7 @@ def say(message: str) -> None:
                 f.write(message.replace("\n", " ") + "\n")
         except OSError:  # a progress line is never worth failing the run for
             pass
-    elif not _in_kernel():
+    elif not in_kernel():
         print(message, file=sys.stdout if _stream == "stdout" else sys.stderr, flush=True)
 
 
@@ -115,4 +120,48 @@ class step:  # noqa: N801 - used as a context manager, reads as a phrase
             say(f"{self.what}: done in {duration(time.perf_counter() - self.start)}")
 
 
-__all__ = ["say", "log_to", "duration", "Ticker", "step", "ENV", "EVERY", "current_stream"]
+@contextmanager
+def relay_progress(stem: str, path: Path, *, quiet_after: float = 25.0):
+    """While a chapter runs, print the progress lines its kernel writes to ``path`` (see the
+    module docstring), prefixed with the chapter; after ``quiet_after`` seconds without one, say
+    that the chapter is still working, so a slow run never looks hung."""
+    path.unlink(missing_ok=True)
+    path.touch()
+    previous = os.environ.get(ENV)
+    os.environ[ENV] = str(path)
+    stop = threading.Event()
+    started = time.perf_counter()
+
+    def relay() -> None:
+        last = time.perf_counter()
+        with open(path, encoding="utf-8") as f:
+            while True:
+                line = f.readline()
+                if line:
+                    print(f"[{stem}]   {line.rstrip()}", flush=True)
+                    last = time.perf_counter()
+                    continue
+                if stop.is_set():
+                    return
+                if time.perf_counter() - last > quiet_after:
+                    print(f"[{stem}]   still working ({duration(time.perf_counter() - started)} "
+                          "since the chapter started)", flush=True)
+                    last = time.perf_counter()
+                stop.wait(0.5)
+
+    thread = threading.Thread(target=relay, name=f"progress-{stem}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        if previous is None:
+            os.environ.pop(ENV, None)
+        else:
+            os.environ[ENV] = previous
+        path.unlink(missing_ok=True)
+
+
+__all__ = ["say", "log_to", "duration", "Ticker", "step", "relay_progress", "in_kernel", "ENV",
+           "EVERY", "current_stream"]

@@ -17,14 +17,22 @@ import numpy as np
 import pandas as pd
 
 from helpers import paths
+from helpers.progress import in_kernel
+from helpers.run import Run
 
 
 def _inline_figures() -> None:
-    """In a notebook kernel, draw figures inline even if MPLBACKEND (e.g. Agg) is set."""
-    if _in_kernel():
+    """In a notebook kernel, draw figures inline even if MPLBACKEND (e.g. Agg) is set, as PNGs
+    that record the size of their smallest text (:func:`helpers.book.plots.png_bytes`)."""
+    if in_kernel():
         from IPython import get_ipython
+        from matplotlib.figure import Figure
 
-        get_ipython().run_line_magic("matplotlib", "inline")
+        from helpers.book.plots import png_bytes
+
+        shell = get_ipython()
+        shell.run_line_magic("matplotlib", "inline")
+        shell.display_formatter.formatters["image/png"].for_type(Figure, png_bytes)
 
 
 # The environment variables that choose torch's CPU kernels. By default torch uses the best
@@ -101,9 +109,28 @@ def setup(seed: int = 42, threads: int | None = None) -> dict:
 
 
 class Chapter(NamedTuple):
+    """What :func:`open_chapter` hands a chapter: its folders, whose data, and the run's reader."""
+
     data_path: Path  # the data folder (Kaggle layout), resolved
     run_path: Path  # the run's artifact folder, resolved
     source: dict  # helpers.artifacts.data_source: kind ("mock"/"real") and a description
+    run: Run  # every artifact of the run (helpers.run.Run)
+
+    def truth(self) -> pd.DataFrame | None:
+        """The mock's ground truth (``ground_truth.csv``), or ``None`` on real data."""
+        from helpers.data.schema import TRUTH_FILE
+
+        path = self.data_path / TRUTH_FILE
+        return pd.read_csv(path) if path.exists() else None
+
+
+class Kept(NamedTuple):
+    """What a chapter keeps (:mod:`helpers.records` builds it): its part of ``metrics.json``,
+    the headline numbers the replay compares, and the values the book's prose quotes (glue)."""
+
+    record: dict
+    headlines: dict
+    glued: dict
 
 
 def open_chapter(data_dir: str | Path, run_dir: str | Path, *, seed: int = 42,
@@ -123,42 +150,34 @@ def open_chapter(data_dir: str | Path, run_dir: str | Path, *, seed: int = 42,
     data_path, run_path = paths.resolve(data_dir), paths.resolve(run_dir)
     artifacts.check_not_locked(run_path)
     source = artifacts.data_source(data_path)
-    if _in_kernel():
+    if in_kernel():
         from IPython.display import Markdown, display
         from myst_nb import glue
 
         glue("data_source", source["description"], display=False)
         display(Markdown(f"**Data:** {source['description']}." + (f" {note}" if note else "")))
-    return Chapter(data_path, run_path, source)
+    return Chapter(data_path, run_path, source, Run(run_path, data_path))
 
 
-def close_chapter(run_path: Path, section: str, record: dict, *, headlines: dict,
-                  source: dict, glued: dict | None = None) -> dict:
+def close_chapter(chapter: Chapter, section: str, kept: Kept) -> dict:
     """The last cell of every chapter: record, glue, and check the headline numbers.
 
-    Writes ``record`` (plus ``headlines`` and the :func:`environment`) as the chapter's section of
-    ``metrics.json``, glues ``glued`` for the book's pages, and prints
-    :func:`helpers.replay.report`: whether each headline number lies within its run-to-run
-    tolerance of the committed run. The replay compares that text, so a drifting result fails
+    Writes ``kept.record`` (plus the headlines, the data source and the :func:`environment`) as
+    the chapter's section of ``metrics.json``, glues ``kept.glued`` for the book's pages, and
+    prints :func:`helpers.replay.report`: whether each headline lies within its run-to-run
+    tolerance of the committed run. The replay compares that text (the cell is tagged
+    ``remove-output``: the reader does not see it), so a drifting result fails
     ``pytest --nbval``. Returns the whole ``metrics.json``.
     """
     from helpers import artifacts, replay
 
-    metrics = artifacts.update_metrics(run_path, section, {**record, "headlines": headlines,
-                                                           "environment": environment()})
-    if _in_kernel():
+    record = {"data_source": chapter.source["kind"], **kept.record, "headlines": kept.headlines,
+              "environment": environment()}
+    metrics = artifacts.update_metrics(chapter.run_path, section, record)
+    if in_kernel():
         from myst_nb import glue
 
-        for name, value in (glued or {}).items():
+        for name, value in kept.glued.items():
             glue(name, value, display=False)
-    print(replay.report(section, headlines, source["description"]))
+    print(replay.report(section, kept.headlines, chapter.source["description"]))
     return metrics
-
-
-def _in_kernel() -> bool:
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    shell = get_ipython()
-    return shell is not None and getattr(shell, "kernel", None) is not None

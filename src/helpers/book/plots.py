@@ -32,6 +32,37 @@ LABEL_COLORS: dict[str, str] = {
 assert set(LABEL_COLORS) == set(ALL_LABELS)
 
 
+#: The PNG/JPEG text field in which every figure of a chapter records its smallest text, in
+#: pixels of the image (tests/test_book_browser.py checks it is readable at the book's width).
+TEXT_SIZE_KEY = "smallest-text-px"
+
+
+def smallest_text_px(fig) -> float:
+    """Height in pixels (at the figure's own resolution) of the smallest visible text it draws:
+    tick labels, titles, legends, annotations (``inf`` for a figure without text).
+
+    >>> fig, ax = plt.subplots(figsize=(2, 2), dpi=72)
+    >>> _ = ax.set_title("t", fontsize=12); _ = ax.text(0, 0, "small", fontsize=6)
+    >>> smallest_text_px(fig)
+    6.0
+    >>> plt.close(fig)
+    """
+    from matplotlib.text import Text
+
+    fig.canvas.draw()
+    sizes = [t.get_fontsize() for t in fig.findobj(Text)
+             if t.get_visible() and t.get_text().strip() and t.get_alpha() != 0]
+    return min(sizes) * fig.dpi / 72 if sizes else float("inf")
+
+
+def png_bytes(fig) -> bytes:
+    """The figure as the notebook shows it (PNG, tight box), recording :func:`smallest_text_px`."""
+    from IPython.core.pylabtools import print_figure
+
+    return print_figure(fig, "png", bbox_inches="tight",
+                        metadata={TEXT_SIZE_KEY: f"{smallest_text_px(fig):.2f}"})
+
+
 def style() -> None:
     """One matplotlib style for every chapter (deterministic PNGs, readable at book width)."""
     plt.rcParams.update({
@@ -129,6 +160,25 @@ def galaxy_grid(
                               color=LABEL_COLORS.get(group, "black"))
     fig.subplots_adjust(left=0.17, right=0.99, top=0.99, bottom=0.02, wspace=0.05, hspace=0.25)
     return fig
+
+
+def threshold_curve(sweep: pd.DataFrame):
+    """The share of galaxies a label threshold would call uncertain (:func:`labels.threshold_sweep`)."""
+    fig, ax = plt.subplots(figsize=(5, 3))
+    ax.plot(sweep["threshold"], sweep["leaf"], label="leaf probability below threshold")
+    ax.plot(sweep["threshold"], sweep["step"], label="weakest step below threshold")
+    ax.set(xlabel="agreement threshold", ylabel="share called uncertain")
+    ax.legend(frameon=False, fontsize=8)
+    return fig
+
+
+def label_gallery(table: pd.DataFrame, per_group: int = 6, seed: int = 0):
+    """Random members of each label in the palette's order, captioned with their leaf probability
+    (``table``: ``image_path``, ``label``, ``leaf_probability``)."""
+    present = set(table["label"])
+    order = [lab for lab in ALL_LABELS if lab in present]
+    return galaxy_grid(table, by="label", per_group=per_group, seed=seed, order=order,
+                       caption=lambda row: f"p={row['leaf_probability']:.2f}")
 
 
 def confusion_heatmap(table: pd.DataFrame, ax=None, title: str = "", normalize: bool = True):
@@ -320,9 +370,11 @@ def show_photo(fig, quality: int = 85) -> None:
     from PIL import Image as PILImage
 
     buffer = io.BytesIO()
+    text_px = smallest_text_px(fig)
     fig.savefig(buffer, format="png", dpi=fig.dpi, facecolor="white", bbox_inches="tight")
     plt.close(fig)
     rgb = PILImage.open(io.BytesIO(buffer.getvalue())).convert("RGB")
     jpeg = io.BytesIO()
-    rgb.save(jpeg, format="JPEG", quality=int(quality), optimize=True, progressive=False)
+    rgb.save(jpeg, format="JPEG", quality=int(quality), optimize=True, progressive=False,
+             comment=f"{TEXT_SIZE_KEY}={text_px:.2f}".encode())
     display(Image(data=jpeg.getvalue(), format="jpeg"))

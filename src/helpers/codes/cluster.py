@@ -7,8 +7,7 @@ gathers them into the run's ``clusters.parquet``, one column per clustering, nam
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from pathlib import Path
+from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
@@ -148,20 +147,6 @@ def seed_stability(assignments: dict[int, np.ndarray]) -> dict:
             "min_ari": round(float(np.min(values)), 6), "max_ari": round(float(np.max(values)), 6)}
 
 
-def stability_sentence(mean_ari: dict[str, float]) -> str:
-    """A sentence on :func:`seed_stability`'s mean ARI per clustering.
-
-    >>> stability_sentence({"kmeans8 on pca7": 0.97, "HDBSCAN on UMAP-7": 0.6})
-    'kmeans8 on pca7 barely changes (mean ARI between seeds 0.97); HDBSCAN on UMAP-7 changes noticeably (0.60).'
-    """
-    parts = []
-    for i, (name, value) in enumerate(mean_ari.items()):
-        kind = ("barely changes" if value >= 0.9 else "changes noticeably" if value >= 0.5
-                else "is largely an accident of the seed")
-        parts.append(f"{name} {kind} ({'mean ARI between seeds ' if i == 0 else ''}{value:.2f})")
-    return "; ".join(parts) + "."
-
-
 def summary(assign: np.ndarray) -> dict:
     """Number of clusters, noise share and the largest cluster's share of the galaxies."""
     assign = np.asarray(assign)
@@ -205,19 +190,4 @@ def clusters_frame(ids: np.ndarray, clusterings: dict[str, np.ndarray]) -> pd.Da
         if len(assign) != len(frame):
             raise ValueError(f"clustering {name!r} has {len(assign)} rows for {len(frame)} galaxies")
         frame[name] = np.asarray(assign, dtype=np.int32)
-    return frame
-
-
-def read_clusters(run_dir: str | Path, ids: Sequence[int] | None = None) -> pd.DataFrame:
-    """The run's ``clusters.parquet`` (aligned to ``ids`` when given)."""
-    file = Path(run_dir) / "clusters.parquet"
-    if not file.exists():
-        raise DataError(f"{file} is missing: run chapter 5 (05_cluster) on this run first")
-    try:
-        frame = pd.read_parquet(file)
-    except Exception as exc:  # truncated or not Parquet
-        raise DataError(f"{file} cannot be read ({type(exc).__name__}): rerun chapter 5 (05_cluster)") from None
-    if ids is not None:
-        if len(frame) != len(ids) or not np.array_equal(frame[ID_COLUMN].to_numpy(), np.asarray(ids)):
-            raise DataError(f"{file} does not list the galaxies of features.parquet: rerun chapters 4-5")
     return frame

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from helpers.errors import DataError
-from helpers.evaluate import score  # ARI/AMI of two partitions
+from helpers.scores import partition_score, purity
 
 
 def matrix(frame: pd.DataFrame, rows: Sequence[str], columns: Sequence[str] | None = None,
@@ -23,7 +23,7 @@ def matrix(frame: pd.DataFrame, rows: Sequence[str], columns: Sequence[str] | No
     out = pd.DataFrame(index=list(rows), columns=columns, dtype=float)
     for r in rows:
         for c in columns:
-            out.loc[r, c] = 1.0 if r == c else score(frame[r], frame[c], metric)
+            out.loc[r, c] = 1.0 if r == c else partition_score(frame[r], frame[c], metric)
     return out
 
 
@@ -39,27 +39,15 @@ def mean_offdiagonal(table: pd.DataFrame) -> float:
     return round(float(values[np.triu_indices(len(values), 1)].mean()), 12)
 
 
-def purity(assign: Sequence, reference: Sequence) -> float:
-    """Share of galaxies whose cluster's most common reference class is their own class.
-
-    Rises with the number of clusters (one cluster per galaxy is pure), so read it beside ARI/AMI.
-
-    >>> purity([0, 0, 0, 1], ["a", "a", "b", "b"])
-    0.75
-    """
-    table = pd.crosstab(np.asarray(assign), np.asarray(reference))
-    return float(table.max(axis=1).sum() / table.to_numpy().sum())
-
-
-def against(frame: pd.DataFrame, clusterings: Sequence[str], reference: pd.Series) -> pd.DataFrame:
-    """ARI, AMI and purity of every clustering against one reference labelling (rows where it is known)."""
-    rows = reference.notna().to_numpy()
-    ref = reference[rows].to_numpy()
+def against(frame: pd.DataFrame, clusterings: Sequence[str], classes: pd.Series) -> pd.DataFrame:
+    """ARI, AMI and purity of every clustering against one labelling (rows where it is known)."""
+    rows = classes.notna().to_numpy()
+    ref = classes[rows].to_numpy()
     records = []
     for name in clusterings:
         assign = frame[name].to_numpy()[rows]
         records.append({"clustering": name, "clusters": int(len(set(assign) - {-1})),
-                        "ARI": score(assign, ref, "ARI"), "AMI": score(assign, ref, "AMI"),
+                        "ARI": partition_score(assign, ref, "ARI"), "AMI": partition_score(assign, ref, "AMI"),
                         "purity": purity(assign, ref)})
     return pd.DataFrame.from_records(records).set_index("clustering")
 
@@ -156,22 +144,6 @@ def probe_fit_predict(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarr
     model = _linear_probe(len(x_train), x_train.shape[1], seed, n_components)
     with step(f"linear probe ({len(x_train):,} training, {len(x_test):,} test galaxies)"):
         return model.fit(x_train, y_train).predict(x_test)
-
-
-def accuracy(pred: np.ndarray, y: np.ndarray) -> dict:
-    """Accuracy and balanced accuracy (the mean of per-label recalls, fair to rare labels)."""
-    from sklearn.metrics import balanced_accuracy_score
-
-    return {"accuracy": float(np.mean(pred == y)), "balanced": float(balanced_accuracy_score(y, pred))}
-
-
-def majority(y: np.ndarray) -> float:
-    """Accuracy of always answering the most common label: the floor every probe must beat.
-
-    >>> majority(np.array(["a", "a", "b"]))
-    0.6666666666666666
-    """
-    return float(pd.Series(y).value_counts(normalize=True).iloc[0])
 
 
 def pixel_codes(images: np.ndarray, n_components: int = 50, seed: int = 0,

@@ -24,13 +24,12 @@ def select_galaxies(run_dir: str | Path, data_dir: str | Path, *, n_galaxies: in
     ``DATA_DIR/images_test_rev1/`` joins them. Galaxies whose image is missing are an error
     that lists them: codes are never silently dropped.
     """
-    run_dir, data_dir = Path(run_dir), Path(data_dir)
-    labels_file = run_dir / "labels.parquet"
-    if not labels_file.exists():
-        raise DataError(f"{labels_file} is missing: run chapter 1 (01_labels) on this run first")
+    from helpers.run import Run
+
+    data_dir = Path(data_dir)
     if n_galaxies is not None and (not isinstance(n_galaxies, int) or n_galaxies < 1):
         raise ParameterError(f"n_galaxies={n_galaxies!r}: use a positive integer, or None for all")
-    table = pd.read_parquet(labels_file, columns=[ID_COLUMN, "label"])
+    table = Run(run_dir).labels(["label"])
     if n_galaxies is not None and n_galaxies < len(table):
         table = table.sample(n=n_galaxies, random_state=seed).sort_values(ID_COLUMN)
     table = table.assign(image_path=[str(data_dir / TRAIN_IMAGES / f"{i}.jpg") for i in table[ID_COLUMN]],

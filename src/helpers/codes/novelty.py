@@ -319,7 +319,7 @@ def load_codes(path: str | Path, storage_options: dict | None = None,
 
     url = store.is_url(str(path))
     path = str(path) if url else paths.resolve(path)
-    where = store.place(path, storage_options)
+    where = store.locate(path, storage_options)
     folder = Path(where.root).is_dir() if where.local else not str(path).endswith(".parquet")
     if where.local and not where.exists():
         raise DataError(f"{path} does not exist: give a run folder, its features.parquet or a "
@@ -340,9 +340,9 @@ def load_codes(path: str | Path, storage_options: dict | None = None,
         if folder:  # a featurize output: its manifest names the run and the layer
             manifest = json.loads(where.read(MANIFEST))
             if run and manifest.get("layer", "body") == "body":
-                expected = _read_model_width(_quiet_place(run, storage_options))
+                expected = _read_model_width(_quiet_locate(run, storage_options))
         elif run:
-            expected = _read_model_width(_quiet_place(run, storage_options))
+            expected = _read_model_width(_quiet_locate(run, storage_options))
     frame = feature_table(features, storage_options)
     columns = code_columns(frame)
     wanted = [f"f{i:03d}" for i in range(len(columns))]
@@ -363,11 +363,11 @@ def load_codes(path: str | Path, storage_options: dict | None = None,
     return ids, codes, run
 
 
-def _quiet_place(where: str, storage_options: dict | None):
+def _quiet_locate(where: str, storage_options: dict | None):
     from helpers.data import store
 
     try:
-        return store.place(where, storage_options)
+        return store.locate(where, storage_options)
     except Exception:  # an unreachable run only skips the width check
         return None
 
@@ -461,12 +461,12 @@ def sheet(table: pd.DataFrame, column: str, out: str | Path, images: list[str | 
     from helpers import paths
     from helpers.artifacts import write_atomic
     from helpers.book import plots
-    from helpers.codes.similar import _find_image
+    from helpers.codes.similar import find_image
 
     folders = [paths.resolve(f) for f in images or []]
     shown = list(table[ID_COLUMN])
     wanted = shown + list(examples if examples is not None else [])
-    found = {g: _find_image(g, folders) for g in wanted}
+    found = {g: find_image(g, folders) for g in wanted}
     missing = [g for g in wanted if found[g] is None]
     if missing:
         raise DataError(f"no image found for {len(missing)} galaxies (e.g. {missing[:3]}): pass "

@@ -9,56 +9,13 @@ from __future__ import annotations
 
 import os
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from helpers.data.schema import ID_COLUMN, TEST_IMAGES, TRAIN_IMAGES, TRUTH_FILE, UNCERTAIN_LABEL
+from helpers.data.schema import ID_COLUMN, UNCERTAIN_LABEL
 from helpers.errors import DataError, ParameterError
 from helpers.progress import step
-
-
-def load_codes(run_dir: str | Path, data_dir: str | Path | None = None) -> tuple[pd.DataFrame, np.ndarray]:
-    """The run's galaxies and their codes, row-aligned.
-
-    Returns ``(galaxies, codes)``: ``galaxies`` has ``GalaxyID``, ``label`` (NaN for galaxies
-    without votes), ``image_path`` (when ``data_dir`` is given) and, when the data folder has the
-    mock's ground truth, ``true_label``; ``codes`` is the float32 (N, D) matrix of
-    ``features.parquet`` in the same order.
-    """
-    run_dir = Path(run_dir)
-    feats_file, labels_file = run_dir / "features.parquet", run_dir / "labels.parquet"
-    for file, chapter in ((labels_file, "01_labels"), (feats_file, "03_extract_features")):
-        if not file.exists():
-            raise DataError(f"{file} is missing: run chapter {chapter} on this run first")
-    feats = _read(feats_file, "03_extract_features")
-    columns = [c for c in feats.columns if c != ID_COLUMN]
-    if ID_COLUMN not in feats.columns or not columns:
-        raise DataError(f"{feats_file}: expected {ID_COLUMN} and code columns f000.. ; rerun chapter 3")
-    codes = feats[columns].to_numpy(dtype=np.float32)
-    if not np.isfinite(codes).all():
-        raise DataError(f"{feats_file}: codes hold NaN or infinite values; rerun chapter 3")
-    labels = _read(labels_file, "01_labels")[[ID_COLUMN, "label"]]
-    galaxies = feats[[ID_COLUMN]].merge(labels, on=ID_COLUMN, how="left")
-    if data_dir is not None:
-        data_dir = Path(data_dir)
-        folders = np.where(galaxies["label"].notna(), TRAIN_IMAGES, TEST_IMAGES)
-        galaxies["image_path"] = [str(data_dir / folder / f"{gid}.jpg")
-                                  for folder, gid in zip(folders, galaxies[ID_COLUMN], strict=True)]
-        truth_file = data_dir / TRUTH_FILE
-        if truth_file.exists():
-            truth = pd.read_csv(truth_file, usecols=[ID_COLUMN, "true_label"])
-            galaxies = galaxies.merge(truth, on=ID_COLUMN, how="left")
-    return galaxies, codes
-
-
-def _read(path: Path, chapter: str) -> pd.DataFrame:
-    try:
-        return pd.read_parquet(path)
-    except Exception as exc:  # truncated, not Parquet: say which chapter writes it
-        raise DataError(f"{path} cannot be read ({type(exc).__name__}); rerun chapter {chapter}, "
-                        "which writes it") from None
 
 
 def labelled_rows(labels: pd.Series) -> np.ndarray:
@@ -285,18 +242,6 @@ def embeddings_frame(ids: np.ndarray, maps: dict[str, np.ndarray]) -> pd.DataFra
         for axis in range(xy.shape[1]):
             columns[f"{name}_{axis + 1}"] = np.asarray(xy[:, axis], dtype=np.float32)
     return pd.DataFrame(columns)
-
-
-def chapter4_settings(run_dir: str | Path) -> dict:
-    """The settings chapter 4 made its maps with (``metrics.json`` → ``reduce.settings``), so
-    that chapters 5 and 7 rebuild the same maps without redeclaring them."""
-    from helpers.artifacts import read_metrics
-
-    settings = read_metrics(run_dir).get("reduce", {}).get("settings")
-    if not settings:
-        raise DataError(f"{Path(run_dir) / 'metrics.json'} has no record of chapter 4's settings: "
-                        "rerun chapter 4 (04_reduce) on this run")
-    return settings
 
 
 def map_names(frame: pd.DataFrame) -> list[str]:

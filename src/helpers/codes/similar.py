@@ -31,7 +31,7 @@ def feature_table(path: str | Path, storage_options: dict | None = None) -> pd.D
     GalaxyID, any carried columns (a manifest's RA, Dec ...), the codes ``f000`` ...."""
     from helpers.data import store
 
-    where = store.place(path, storage_options)
+    where = store.locate(path, storage_options)
     if where.local and Path(where.root).is_dir() or not where.local and not str(path).endswith(
             ".parquet"):
         from helpers.codes.survey import read_codes
@@ -70,7 +70,9 @@ def _ids_codes(frame: pd.DataFrame, path) -> tuple[np.ndarray, np.ndarray]:
     return ids, codes
 
 
-def _find_image(gid: int, folders: list[Path]) -> Path | None:
+def find_image(gid: int, folders: list[Path]) -> Path | None:
+    """The picture of galaxy ``gid``: the first ``<gid>.jpg``, ``.jpeg`` or ``.png`` found in
+    ``folders``, in order (None when there is none)."""
     for folder in folders:
         for ext in (".jpg", ".jpeg", ".png"):
             if (folder / f"{gid}{ext}").is_file():
@@ -86,7 +88,7 @@ def _run_of(features: str | Path, storage_options: dict | None = None) -> str | 
     from helpers.codes.survey import MANIFEST
     from helpers.data import store
 
-    where = store.place(features, storage_options)
+    where = store.locate(features, storage_options)
     if str(features).endswith(".parquet") and not (where.local and Path(where.root).is_dir()):
         return where.url.rsplit("/", 1)[0]
     try:
@@ -156,7 +158,7 @@ def similar(query: str, *, features: str | Path, k: int = 12, run: str | Path | 
         labels = pd.read_parquet(labels_file, columns=[ID_COLUMN, "label"])
         table = table.merge(labels, on=ID_COLUMN, how="left")
     if folders and numeric:
-        table["image_path"] = [str(_find_image(g, folders) or "") for g in table[ID_COLUMN]]
+        table["image_path"] = [str(find_image(g, folders) or "") for g in table[ID_COLUMN]]
     return table
 
 

@@ -57,7 +57,7 @@ BAD_DIR = "_bad"  # one record per shard, merged into BAD_IMAGES
 BAD_COLUMNS = [ID_COLUMN, "file", "problem"]
 PART = "part-{:05d}.parquet"
 MANIFEST_VERSION = 1
-PLACES = ("image_dir", "run_dir")  # where the inputs were: moving them does not change the codes
+LOCATIONS = ("image_dir", "run_dir")  # where the inputs were: moving them does not change the codes
 SLOW_MALLOC = "MALLOC_TRIM_THRESHOLD_"  # Dask's nanny default; see worker_environ
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
@@ -101,7 +101,7 @@ class Network:
 def load_network(run: str | Path, storage_options: dict | None = None) -> Network:
     """Read a run's ``model.json`` + ``model.safetensors`` (path or URL) and check the weights'
     SHA-256 against the one ``model.json`` records."""
-    where = store.place(run, storage_options)
+    where = store.locate(run, storage_options)
     store.check_reachable(where, "--run")
     raw = {}
     for name in ("model.json", "model.safetensors"):
@@ -199,7 +199,7 @@ def _fetch(files: Sequence[str], storage_options: dict | None) -> dict:
             groups.setdefault(f.split("://", 1)[0], []).append(f)
     fetched = {}
     for urls in groups.values():
-        where = store.place(urls[0], storage_options)
+        where = store.locate(urls[0], storage_options)
         inner = {where.fs._strip_protocol(u): u for u in urls}
         got = where.fs.cat(list(inner), on_error="return")
         fetched.update({inner[k]: v for k, v in got.items() if k in inner})
@@ -246,7 +246,7 @@ def featurize_shard(network: Network, shard: Shard, out_dir: str, *, layer: str 
         torch.set_num_threads(threads)
     t0 = time.perf_counter()
     net, config = _model(network)
-    out = store.place(out_dir, storage_options)
+    out = store.locate(out_dir, storage_options)
     size, crop = int(config["image_size"]), int(config.get("crop", 212))
     pixels, keep, bad = [], [], []
     fetched = _fetch(shard.files, storage_options)
@@ -308,7 +308,7 @@ def find_inputs(images: str | Path, *, id_column: str = "id", path_column: str =
     from helpers.data import cutouts
 
     cutouts.check_stretch(fits_stretch)
-    where = store.place(images, storage_options)
+    where = store.locate(images, storage_options)
     if cutouts.is_manifest(images):
         if not store.check_reachable(where, "--images"):
             raise DataError(f"{where.url}: the manifest does not exist")
@@ -342,7 +342,7 @@ def _manifest(network: Network, run: str, inputs: Inputs, shard_size: int, layer
             "shard_size": shard_size, **inputs.manifest}
 
 
-def _entries(out: store.Place) -> list[str]:
+def _entries(out: store.Location) -> list[str]:
     """Names directly in ``out`` (files and folders)."""
     if out.local:
         return [p.name for p in Path(out.root).iterdir()]
@@ -350,7 +350,7 @@ def _entries(out: store.Place) -> list[str]:
     return [e.rstrip("/").rsplit("/", 1)[-1] for e in out.fs.ls(out.root, detail=False)]
 
 
-def _check_resume(out: store.Place, manifest: dict, overwrite: bool) -> None:
+def _check_resume(out: store.Location, manifest: dict, overwrite: bool) -> None:
     if not store.check_reachable(out, "--out"):
         if out.local:
             Path(out.root).mkdir(parents=True)
@@ -362,7 +362,7 @@ def _check_resume(out: store.Place, manifest: dict, overwrite: bool) -> None:
                                                                  "featurize output)" if overwrite else ""))
         return
     old = json.loads(out.read(MANIFEST))
-    keys = [k for k in manifest if k not in PLACES and old.get(k) != manifest[k]]
+    keys = [k for k in manifest if k not in LOCATIONS and old.get(k) != manifest[k]]
     if keys and not overwrite:
         raise UserError(f"{out.url} holds codes made from other inputs ({', '.join(keys)} differ): "
                         "use a new OUT_DIR, or --overwrite to start it again")
@@ -373,7 +373,7 @@ def _check_resume(out: store.Place, manifest: dict, overwrite: bool) -> None:
             out.remove(f"{BAD_DIR}/{name}")
 
 
-def _finished(out: store.Place, shards: list[Shard], say) -> set[int]:
+def _finished(out: store.Location, shards: list[Shard], say) -> set[int]:
     """Indices of the shards whose part file reads back with the IDs of their images less
     their unreadable ones; a part that does not (cut short, of other inputs) is removed."""
     import pyarrow.parquet as pq
@@ -449,7 +449,7 @@ def featurize(run_dir: str | Path, image_dir: str | Path, out_dir: str | Path, *
     shards = plan_shards(inputs.sources, shard_size, inputs.ids, inputs.extras)
     if scheduler not in (None, "none"):
         check_scheduler(scheduler)  # before anything is written: an unreachable one claims nothing
-    out = store.place(out_dir, storage_options)
+    out = store.locate(out_dir, storage_options)
     manifest = _manifest(network, network.source, inputs, shard_size, layer)
     _check_resume(out, manifest, overwrite)
     lock = folder_lock(out.root, f"featurize into {Path(out.root).name}") if out.local else nullcontext()
@@ -460,7 +460,7 @@ def featurize(run_dir: str | Path, image_dir: str | Path, out_dir: str | Path, *
                           fits_stretch=fits_stretch, storage_options=storage_options)
 
 
-def _featurize(network: Network, out: store.Place, inputs: Inputs, shards: list[Shard],
+def _featurize(network: Network, out: store.Location, inputs: Inputs, shards: list[Shard],
                manifest: dict, *, scheduler, workers, shard_size, layer, batch_size, threads,
                progress, fits_stretch, storage_options) -> dict:
     from helpers import paths
@@ -593,7 +593,7 @@ def _run_shards(client, network, todo, out_url, task, say, t0) -> list[dict]:
     return reports
 
 
-def _merge_bad(out: store.Place) -> pd.DataFrame:
+def _merge_bad(out: store.Location) -> pd.DataFrame:
     """Gather the per-shard records of unreadable images (of finished shards) into BAD_IMAGES."""
     finished = set(out.list(prefix="part-", suffix=".parquet"))
     records = [pd.read_csv(io.BytesIO(out.read(f"{BAD_DIR}/{name}")))
@@ -608,7 +608,7 @@ def _merge_bad(out: store.Place) -> pd.DataFrame:
 
 def read_codes(out_dir: str | Path, storage_options: dict | None = None) -> pd.DataFrame:
     """All shards of a featurize output (a path or URL) as one table sorted by GalaxyID."""
-    out = store.place(out_dir, storage_options)
+    out = store.locate(out_dir, storage_options)
     if not store.check_reachable(out, "features") or not out.exists(MANIFEST):
         raise DataError(f"{out.url} is not a featurize output (no {MANIFEST})")
     parts = out.list(prefix="part-", suffix=".parquet")

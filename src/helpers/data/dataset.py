@@ -49,10 +49,12 @@ from helpers.data.schema import (
     IMAGE_SIZE,
     QUESTIONS,
     SOLUTIONS_CSV,
+    TEST_IMAGES,
     TRAIN_IMAGES,
     TREE_TOLERANCE,
 )
 from helpers.errors import DataError, ParameterError
+from helpers.progress import Ticker
 
 WARNINGS_EXIT = 3  # `validate`: usable, with warnings (not 2: argparse's usage error)
 
@@ -81,7 +83,6 @@ KINDS = (
     "out_of_range", "tree_sum", "image_dir_missing", "image_missing", "image_unreadable",
     "image_truncated", "image_size", "converted", "no_usable_galaxies",
 )
-IMAGE_KINDS = ("image_missing", "image_unreadable", "image_truncated", "image_size")
 
 _MODE_NAMES = {
     "1": "black-and-white (mode 1)", "L": "grayscale (mode L)",
@@ -744,8 +745,6 @@ def _check_images(data_dir: Path, table: _Table, report: ValidationReport, size:
     n_workers = workers or min(4, os.cpu_count() or 1)
     paths = [img_dir / f"{gid}.jpg" for gid in to_check]
     if paths:
-        from helpers.progress import Ticker
-
         ticker = Ticker("checking images", len(paths))
         with ThreadPoolExecutor(max_workers=n_workers) as pool:
             results = []
@@ -839,15 +838,11 @@ def load_dataset(data_dir: Path | str, *, on_bad_image: str = "error",
 
 
 # --------------------------------------------------------------------------------------------
-# command line
+# the unlabelled images
 
 
 def check_test_folder(data_dir: Path) -> tuple[str, int]:
     """The unlabelled images (``images_test_rev1/``): present and readable? (line, unreadable)."""
-
-    from helpers.data.schema import TEST_IMAGES
-    from helpers.progress import Ticker
-
     folder = data_dir / TEST_IMAGES
     if not folder.is_dir():
         return (f"{TEST_IMAGES}/: absent (chapter 7 of the real-data profile reads it: unzip "

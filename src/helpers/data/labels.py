@@ -29,7 +29,7 @@ answer on its path must win at least ``threshold`` of the votes cast at that que
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -221,12 +221,55 @@ def threshold_sweep(fractions: pd.DataFrame, thresholds=None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def truth_sentence(accuracy: float | None) -> str:
-    """Chapter 1's sentence on the labels against the mock's truth (``None``: real data).
+def confidence_table(labels: pd.DataFrame) -> pd.DataFrame:
+    """How confident the crowd was, label by label: count and quartiles of the leaf probability."""
+    stats = labels.groupby("label")["leaf_probability"].describe()
+    return stats[["count", "mean", "25%", "50%", "75%"]].round(2)
 
-    >>> truth_sentence(0.8123)
-    'the labels match the drawn morphology for 81.2% of the mock galaxies'
+
+def with_images(labels: pd.DataFrame, galaxies: pd.DataFrame) -> pd.DataFrame:
+    """The labels (``GalaxyID``, ``label``, ``leaf_probability``) with each galaxy's ``image_path``."""
+    return galaxies[[ID_COLUMN, "image_path"]].join(labels[["label", "leaf_probability"]])
+
+
+class Changed(NamedTuple):
+    """How many galaxies change label between two rules."""
+
+    count: int
+    total: int
+    share: float
+
+
+def changed_share(before: pd.DataFrame, after: pd.DataFrame) -> Changed:
+    """How many galaxies carry another label under ``after`` than under ``before`` (same rows).
+
+    >>> changed_share(pd.DataFrame({"label": ["a", "b"]}), pd.DataFrame({"label": ["a", "c"]}))
+    Changed(count=1, total=2, share=0.5)
     """
-    if accuracy is None:
-        return "the real data has no ground truth to check them against"
-    return f"the labels match the drawn morphology for {accuracy:.1%} of the mock galaxies"
+    count = int((before["label"].to_numpy() != after["label"].to_numpy()).sum())
+    return Changed(count, len(after), count / max(len(after), 1))
+
+
+class Recovery(NamedTuple):
+    """How the labels compare with the mock's truth (:func:`recover_truth`)."""
+
+    accuracy: float | None  # share of galaxies whose label is the drawn morphology (None: no truth)
+    accuracy_labelled: float | None  # the same among galaxies not called "uncertain"
+    confusion: pd.DataFrame | None  # truth (rows) x label (columns)
+    sentence: str
+
+
+def recover_truth(labels: pd.DataFrame, truth: pd.DataFrame | None) -> Recovery:
+    """:func:`truth_recovery` where the data has a truth (the mock), and a sentence either way."""
+    if truth is None:
+        return Recovery(None, None, None, "no ground truth in this data set (real data): nothing "
+                                          "to compare with")
+    numbers, table = truth_recovery(labels, truth)
+    sentence = (f"labels agree with the drawn morphology for {numbers['accuracy']:.1%} of galaxies "
+                f"({numbers['accuracy_labelled']:.1%} of those not called uncertain)")
+    return Recovery(numbers["accuracy"], numbers["accuracy_labelled"], table, sentence)
+
+
+def labels_table(ours: pd.DataFrame, seed_rule: pd.DataFrame, galaxies: pd.DataFrame) -> pd.DataFrame:
+    """Chapter 1's ``labels.parquet``: ID, label, leaf probability, the seed's label, the 37 fractions."""
+    return ours.assign(seed_label=seed_rule["label"].to_numpy()).join(galaxies[COLUMNS])

@@ -1,18 +1,18 @@
 """Where survey files live: local paths and fsspec URLs, one way to read, list and write them.
 
-A *place* is a local path (relative paths are taken from the repository root, as everywhere in
-the project) or an fsspec URL: ``s3://bucket/prefix`` (s3fs), ``gs://`` (gcsfs), ``file://``,
+A *location* is a local path (relative paths are taken from the repository root, as everywhere
+in the project) or an fsspec URL: ``s3://bucket/prefix`` (s3fs), ``gs://`` (gcsfs), ``file://``,
 ``memory://`` ... A URL whose backend is not installed, a store that does not answer or refuses
-the credentials end in one :class:`~helpers.errors.UserError` naming the place and what to do.
+the credentials end in one :class:`~helpers.errors.UserError` naming the location and what to do.
 
 Writes are atomic where the store allows it: on a local disk a file is written under a temporary
-name and renamed into place; an object store makes an object visible only once its upload is
+name, then renamed; an object store makes an object visible only once its upload is
 complete, and whatever reads it back later checks it (``helpers.codes.survey`` verifies every finished
 shard on resume). Credentials and endpoints come from ``storage_options`` or from the backend's
 own configuration (for s3fs: ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``,
 ``AWS_ENDPOINT_URL``; fsspec also reads ``FSSPEC_S3_*`` variables).
 
->>> p = place("memory://doctest-store/out")
+>>> p = locate("memory://doctest-store/out")
 >>> p.write("a/b.txt", b"hello"); p.read("a/b.txt"), p.exists("a/b.txt"), p.local
 (b'hello', True, False)
 >>> p.list("a", suffix=".txt")
@@ -55,7 +55,7 @@ def _backend_error(url: str, exc: Exception) -> UserError:
 
 
 @dataclass
-class Place:
+class Location:
     """A folder (or file) on a local disk or in a store: the filesystem and the path in it."""
 
     url: str  # as given (a local path made absolute)
@@ -73,7 +73,7 @@ class Place:
         return f"{self.root.rstrip('/')}/{name}" if name else self.root
 
     def child(self, name: str) -> str:
-        """The place of ``name`` under this one, as a path or URL a worker can open."""
+        """The location of ``name`` under this one, as a path or URL a worker can open."""
         return self.url.rstrip("/") + "/" + name
 
     def exists(self, name: str = "") -> bool:
@@ -113,8 +113,8 @@ class Place:
                 for e in self.fs.ls(self.path(sub), detail=True) if e.get("type") != "directory"}
 
 
-def place(where: str | Path, storage_options: dict | None = None) -> Place:
-    """The :class:`Place` of a local path or an fsspec URL (its backend must be installed)."""
+def locate(where: str | Path, storage_options: dict | None = None) -> Location:
+    """The :class:`Location` of a local path or an fsspec URL (its backend must be installed)."""
     from helpers import paths
 
     options = dict(storage_options or {})
@@ -122,7 +122,7 @@ def place(where: str | Path, storage_options: dict | None = None) -> Place:
         from fsspec.implementations.local import LocalFileSystem
 
         path = paths.resolve(where)
-        return Place(str(path), LocalFileSystem(), str(path), options)
+        return Location(str(path), LocalFileSystem(), str(path), options)
     import fsspec
 
     try:
@@ -133,10 +133,10 @@ def place(where: str | Path, storage_options: dict | None = None) -> Place:
         if "protocol" in str(exc).lower():
             raise _backend_error(where, exc) from None
         raise UserError(f"{where}: {exc}") from None
-    return Place(where, fs, root, options)
+    return Location(where, fs, root, options)
 
 
-def check_reachable(p: Place, what: str) -> bool:
+def check_reachable(p: Location, what: str) -> bool:
     """Whether ``p`` exists, refusing in one line a store that cannot be reached or read.
 
     ``what`` names the parameter in messages (e.g. ``--images``)."""
@@ -171,7 +171,7 @@ def read_bytes(where: str | Path, storage_options: dict | None = None) -> bytes:
         from helpers import paths
 
         return paths.resolve(where).read_bytes()
-    p = place(where, storage_options)
+    p = locate(where, storage_options)
     return p.fs.cat_file(p.root)
 
 

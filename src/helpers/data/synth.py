@@ -1137,14 +1137,3 @@ def _run_jobs(seed: int, jobs: list[tuple[int, int, int]], tmp: Path, workers: i
         pool.shutdown(wait=True)
     return [r for chunk in results for r in chunk]
 
-
-def synth_cli(args: Any) -> int:
-    """Run ``python -m helpers synth OUT_DIR -n N --seed S``: write the mock, print a summary."""
-    info = write_mock(args.out_dir, args.n, args.seed, n_test=args.n_test, workers=args.workers,
-                      overwrite=args.overwrite, progress=True)
-    counts = ", ".join(f"{k} {v}" for k, v in info["label_counts"].items() if v)
-    test = f" (+{info['n_test']} unlabelled test images)" if info["n_test"] else ""
-    print(f"Wrote a mock Galaxy Zoo of {info['n']} galaxies{test} to {info['out_dir']} "
-          f"(seed {info['seed']}, {info['workers']} workers) in {info['seconds']:.1f} s. "
-          f"True labels: {counts}.")
-    return 0

@@ -220,11 +220,11 @@ def stress_test(predictors: dict[str, Callable[[np.ndarray], np.ndarray]], image
 
     ``table``: one row per condition (``"clean"`` first, then :data:`STRESSES`) and one column
     per predictor, holding its RMSE with a 95% bootstrap interval over the galaxies
-    (:class:`helpers.evaluate.Estimate`). ``stressed``: each predictor's RMSE averaged over the
+    (:class:`helpers.scores.Estimate`). ``stressed``: each predictor's RMSE averaged over the
     stresses, with its interval. ``difference(a, b)``: the paired interval of ``a - b`` for the
     averaged stressed RMSE (the same resampled galaxies for both).
     """
-    from helpers import evaluate
+    from helpers import scores
 
     if not predictors:
         raise ParameterError("predictors is empty: give at least one network to score")
@@ -236,10 +236,10 @@ def stress_test(predictors: dict[str, Callable[[np.ndarray], np.ndarray]], image
             predicted[name].append(np.asarray(fn(shifted), np.float32))
     stacked = {name: np.stack(p, axis=1) for name, p in predicted.items()}  # (N, C, 37)
     table = pd.DataFrame({
-        name: [evaluate.bootstrap(evaluate.rmse_of, p[:, c], targets, seed=seed)
+        name: [scores.rmse_estimate(p[:, c], targets, seed=seed)
                for c in range(len(conditions))] for name, p in stacked.items()}, index=conditions)
     table.index.name = "images"
-    stressed = {name: evaluate.bootstrap(_stressed_rmse, p[:, 1:], targets, seed=seed)
+    stressed = {name: scores.bootstrap(_stressed_rmse, p[:, 1:], targets, seed=seed)
                 for name, p in stacked.items()}
     return StressTest(table, stressed, stacked, np.asarray(targets), seed)
 
@@ -255,48 +255,43 @@ class StressTest:
     seed: int
 
     def difference(self, a: str, b: str):
-        from helpers import evaluate
+        """The averaged stressed RMSE of ``a`` minus that of ``b`` (paired over galaxies)."""
+        from helpers import scores
 
-        return evaluate.difference(lambda p, q, y: _stressed_rmse(p, y), lambda p, q, y: _stressed_rmse(q, y),
-                                   self.predicted[a][:, 1:], self.predicted[b][:, 1:], self.targets,
-                                   seed=self.seed)
+        return scores.difference(lambda p, q, y: _stressed_rmse(p, y), lambda p, q, y: _stressed_rmse(q, y),
+                                 self.predicted[a][:, 1:], self.predicted[b][:, 1:], self.targets,
+                                 seed=self.seed)
 
     def clean_difference(self, a: str, b: str):
-        from helpers import evaluate
+        """The RMSE of ``a`` minus that of ``b`` on the images as drawn (paired over galaxies)."""
+        from helpers import scores
 
-        return evaluate.difference(lambda p, q, y: evaluate.rmse_of(p, y),
-                                   lambda p, q, y: evaluate.rmse_of(q, y),
-                                   self.predicted[a][:, 0], self.predicted[b][:, 0], self.targets,
-                                   seed=self.seed)
+        return scores.rmse_difference(self.predicted[a][:, 0], self.predicted[b][:, 0], self.targets,
+                                      seed=self.seed)
 
-    def sentence(self, a: str, b: str, name_a: str, name_b: str) -> str:
-        """What the paired intervals say about ``a`` against ``b``, on the clean and the stressed images."""
-        from helpers import evaluate
+    def rise(self, a: str):
+        """How much ``a``'s averaged stressed RMSE exceeds its RMSE on the images as drawn (paired)."""
+        from helpers import scores
 
-        def compare(x, y, diff, what):
-            return evaluate.compare_sentence(name_a, x, name_b, y, diff, what=what, spec=".4f",
-                                             higher_is_better=False, singular=True)
+        return scores.bootstrap(lambda p, y: _stressed_rmse(p[:, 1:], y) - scores.rmse(p[:, 0], y),
+                                self.predicted[a], self.targets, seed=self.seed)
 
-        return ("on the hold-out images as drawn, "
-                + compare(self.table.loc["clean", a], self.table.loc["clean", b],
-                          self.clean_difference(a, b), "RMSE")
-                + "; on the stressed images, "
-                + compare(self.stressed[a], self.stressed[b], self.difference(a, b), "mean RMSE"))
+    def sentence(self, names: dict[str, str]) -> str:
+        """What this test says, in words (:mod:`helpers.sentences`): one network, how its error
+        grows; two, how they compare on the images as drawn and stressed. ``names``: column ->
+        how the sentence names it, in the order the sentence compares them."""
+        from helpers import sentences
 
-    def growth_sentence(self, a: str, name_a: str) -> str:
-        """How much ``a``'s error grows from the images as drawn to the stressed ones (one network).
-
-        The rise is claimed only where the paired interval of (stressed - clean) excludes zero.
-        """
-        from helpers import evaluate
-
-        rise = evaluate.bootstrap(lambda p, y: _stressed_rmse(p[:, 1:], y) - evaluate.rmse_of(p[:, 0], y),
-                                  self.predicted[a], self.targets, seed=self.seed)
-        clean, stressed = self.table.loc["clean", a], self.stressed[a]
-        said = ("rises" if rise.low > 0 else "falls") if rise.excludes(0) else "does not change measurably"
-        return (f"the hold-out RMSE of {name_a} {said} when the pictures change beyond its training "
-                f"range: {clean.format('.4f')} on the images as drawn, a mean of "
-                f"{stressed.format('.4f')} over the five stresses (difference {rise.format('.4f')})")
+        columns = list(names)
+        if len(columns) == 1:
+            a = columns[0]
+            return sentences.growth_sentence(names[a], self.table.loc["clean", a], self.stressed[a],
+                                             self.rise(a))
+        a, b = columns[:2]
+        return sentences.stress_sentence(
+            names[a], names[b],
+            (self.table.loc["clean", a], self.table.loc["clean", b], self.clean_difference(a, b)),
+            (self.stressed[a], self.stressed[b], self.difference(a, b)))
 
     def formatted(self, spec: str = ".4f") -> pd.DataFrame:
         """The table as text: ``0.1196 [0.1150, 0.1240]`` per cell, plus the averaged stresses."""

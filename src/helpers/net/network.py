@@ -1,6 +1,6 @@
 """The network of chapters 2 and 3: a ResNet that regresses the 37 vote fractions, and its files.
 
-The net is spread over four modules, one stage each; every import points down to this one:
+The net is spread over three modules, one stage each; every import points down to this one:
 
 - :mod:`helpers.net.network` (this module): the architecture (torchvision ResNet body as fastai
   cuts it, plus one of two heads), the ImageNet weights, seeding, and saving / loading the net
@@ -9,8 +9,8 @@ The net is spread over four modules, one stage each; every import points down to
   images, the fastai ``Learner``, training with a per-epoch history, the learning-rate finder.
 - :mod:`helpers.net.inference` (imports this module): predictions (optionally with test-time
   augmentation) and the "CNN codes" of a trained net, and the tables they are written as.
-- :mod:`helpers.net.metrics` (imports none of them; NumPy only): the RMSE of predicted vote
-  fractions, per question, and of the mean-prediction baseline.
+
+How good its predictions are (the RMSE of the vote fractions) is :mod:`helpers.scores`' job.
 
 **Body.** torchvision ``resnet18`` / ``resnet34`` (default) / ``resnet50`` without its pooling
 and classifier (fastai ``create_body(..., cut=-2)``). Its average-pooled output is the code the

@@ -2,7 +2,7 @@
 
 The net itself (architecture, seeding, files) is :mod:`helpers.net.network`, which this module
 imports; what a trained net predicts is :mod:`helpers.net.inference` and how well is
-:mod:`helpers.net.metrics` (neither is needed to train). Here: the seeded split
+:mod:`helpers.scores` (neither is needed to train). Here: the seeded split
 (:func:`split_indices`, :class:`Split`), fastai ``DataLoaders`` over in-memory images
 (:func:`make_dataloaders`), the fastai :class:`~fastai.learner.Learner` (:func:`build_learner`),
 training with a per-epoch history (:func:`train`) and the learning-rate finder
@@ -25,13 +25,14 @@ augmented.
 
 The chapter-2 notebook, in short::
 
-    from helpers.net import inference, metrics, network, training
+    from helpers import scores
+    from helpers.net import inference, network, training
 
     dls = training.make_dataloaders(images, targets, valid_pct=0.2, seed=42, bs=64, ids=ids)
     learn = training.build_learner(dls, arch="resnet34", head="tree", pretrained=False, seed=42)
     history = training.train(learn, epochs=6, lr=2e-3)
     valid = dls.split.valid
-    metrics.rmse(inference.predict(learn, images[valid]), targets[valid])
+    scores.rmse(inference.predict(learn, images[valid]), targets[valid])
     network.save_model(learn, run_dir, {"crop": 212, "data": "mock"})
 """
 
