@@ -14,7 +14,7 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
 NBVAL := --nbval  # the rest of the replay's options are in pyproject.toml, so plain pytest --nbval agrees
 
-.PHONY: help setup browser book book-committed chapters refresh data lock test unit nbval lint bench check-unseen clean clean-data
+.PHONY: help setup browser book book-committed chapters refresh data lock test unit quick nbval lint bench check-unseen clean clean-data
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-15s %s\n", $$1, $$2}'
@@ -57,6 +57,9 @@ lint: setup ## ruff on the package, tests, benchmarks and notebook sources
 
 unit: setup ## unit tests and doctests only
 	$(PY) -m pytest --doctest-modules src/helpers tests
+
+quick: setup ## unit tests and doctests without those marked slow (a few minutes; make test runs all)
+	$(PY) -m pytest --doctest-modules -m "not slow" src/helpers tests
 
 nbval: data ## replay the committed notebooks with nbval
 	$(PY) -m pytest $(NBVAL) notebooks

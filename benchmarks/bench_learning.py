@@ -47,7 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
-from helpers import evaluate, paths
+from helpers import paths, scores
 from helpers.codes import compare
 from helpers.data import labels as labelling
 from helpers.data.dataset import load_dataset
@@ -179,19 +179,17 @@ def score(data: Data, model, train_rows: np.ndarray, size: int, seed: int, probe
     for name, x in inputs.items():  # as chapter 6: the better of a linear probe and a k-NN vote
         linear = compare.probe_fit_predict(x[: len(fit)], y_fit, x[len(fit):], seed=seed)
         knn = compare.knn_fit_predict(x[: len(fit)], y_fit, x[len(fit):], k=10)
-        pred[name] = max((linear, knn), key=lambda p: evaluate.accuracy_of(p, y_test))
-        out_linear = evaluate.accuracy_of(linear, y_test)
+        pred[name] = max((linear, knn), key=lambda p: scores.accuracy_of(p, y_test))
+        out_linear = scores.accuracy_of(linear, y_test)
         pred[f"{name}_linear"] = out_linear
     out = {"linear": {n: pred.pop(f"{n}_linear") for n in list(inputs)}}
     for name, p in pred.items():
-        out[f"probe_{name}"] = evaluate.accuracy(p, y_test, seed=seed)
+        out[f"probe_{name}"] = scores.accuracy(p, y_test, seed=seed)
     for baseline in ("pixels", "untrained"):
-        out[f"codes_minus_{baseline}"] = evaluate.difference(
-            lambda a, b, y: evaluate.accuracy_of(a, y), lambda a, b, y: evaluate.accuracy_of(b, y),
+        out[f"codes_minus_{baseline}"] = scores.accuracy_difference(
             pred["codes"], pred[baseline], y_test, seed=seed)
-    out["rmse"] = evaluate.rmse_of(predicted[len(fit):], data.targets[test])
-    out["rmse_mean"] = evaluate.rmse_of(np.broadcast_to(data.targets[fit].mean(0), (len(test), 37)),
-                                        data.targets[test])
+    out["rmse"] = scores.rmse(predicted[len(fit):], data.targets[test])
+    out["rmse_mean"] = scores.mean_baseline_rmse(data.targets[fit], data.targets[test])
     return out
 
 

@@ -5,7 +5,7 @@
 * novelty (the ``odd`` command): a score per galaxy computed on the whole table of 3,000 codes,
   as the command computes it; its AUC for odd galaxies against the rest is taken on the 1,400
   galaxies the network never trained on (``split.parquet``), with a 95% bootstrap interval over
-  those galaxies (``helpers.evaluate.bootstrap``), beside the same score on raw pixels
+  those galaxies (``helpers.scores.bootstrap``), beside the same score on raw pixels
   (``helpers.codes.compare.pixel_codes``: PCA-50 of the 64 px cut-outs, fitted on the training
   galaxies) and on the codes of the same network with random weights. *Odd*, as issue 21
   defines it: mergers, rings, lenses or arcs, disturbed and irregular galaxies, stars and
@@ -49,7 +49,7 @@ import numpy as np
 import pandas as pd
 
 from helpers.codes import novelty
-from helpers.evaluate import bootstrap, difference
+from helpers.scores import bootstrap, difference
 
 ODD = ("merger", "ring", "lens or arc", "disturbed", "irregular")
 FEATURES = {"ring": lambda t: t["ring"].to_numpy(bool),

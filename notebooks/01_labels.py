@@ -1,12 +1,14 @@
 # ---
 # jupyter:
 #   jupytext:
-#     cell_metadata_filter: -papermill,-execution
+#     cell_metadata_filter: tags,-papermill,-execution
 #     formats: ipynb,py:percent
 #     notebook_metadata_filter: -papermill,-widgets
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -35,10 +37,10 @@ from helpers.data import dataset, labels
 
 # %% tags=["parameters", "hide-input"]
 # This run's values (the defaults: params/demo.yml)
-data_dir = "data/synthetic/demo"  # Kaggle layout: votes + images_training_rev1/
+data_dir = "data/synthetic/demo"  # Kaggle layout: votes and images
 run_dir = "data/processed/demo"  # this run's artifacts
 on_bad_image = "error"  # a broken image: "error" stops, "skip" drops it
-label_threshold = None  # None: plain tree walk; in [0, 1]: weaker -> "uncertain"
+label_threshold = None  # in [0, 1]: weaker galaxies -> "uncertain"
 agreement = "leaf"  # what the threshold tests: "leaf" or every "step"
 examples_per_label = 6  # galaxies shown per label in the gallery
 seed = 42  # seeds the choice of example galaxies
@@ -109,8 +111,9 @@ labels.confidence_table(ours)
 
 # %%
 examples = labels.with_images(ours, galaxies)
-plots.show_photo(plots.label_gallery(examples, per_group=examples_per_label,
-                                     seed=seed))
+gallery = plots.label_gallery(examples, per_group=examples_per_label,
+                              seed=seed)
+plots.show_photo(gallery)
 
 # %% [markdown]
 # ## Our rule against the seed study's
@@ -125,8 +128,9 @@ seed_rule = labels.assign_labels(galaxies, rule="seed")
 changed = labels.changed_share(seed_rule, ours)
 print(f"{changed.count} of {changed.total} galaxies ({changed.share:.1%}) "
       "change label")
-labels.rule_changes(labels.compare_rules(galaxies, threshold=label_threshold,
-                                         agreement=agreement))
+moves = labels.compare_rules(galaxies, threshold=label_threshold,
+                             agreement=agreement)
+labels.rule_changes(moves)
 
 # %% [markdown]
 # ## Do the labels recover the truth?
@@ -139,8 +143,8 @@ labels.rule_changes(labels.compare_rules(galaxies, threshold=label_threshold,
 recovery = labels.recover_truth(ours, chapter.truth())
 print(recovery.sentence)
 if recovery.confusion is not None:
-    plots.confusion_heatmap(recovery.confusion, title="drawn morphology (rows) "
-                            "against tree label (columns)")
+    plots.confusion_heatmap(recovery.confusion, title="drawn morphology "
+                            "(rows) against tree label (columns)")
     plt.show()
 
 # %% [markdown]

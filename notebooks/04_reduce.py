@@ -24,99 +24,78 @@
 # what the seed study did not: it measures how faithfully each 2-D map keeps every galaxy's
 # neighbourhood, so the views are compared by a number as well as by eye.
 
-# %%
+# %% tags=["hide-input"]
 import matplotlib.pyplot as plt
-import numpy as np
-import pandas as pd
-from IPython.display import Markdown, display
 
-from helpers import artifacts, evaluate, replay, study
+from helpers import records, replay, sentences, study
 from helpers.book import plots
 from helpers.codes import reduce
-from helpers.data.schema import ID_COLUMN
 
-# %% tags=["parameters"]
-data_dir = "data/synthetic/demo"  # Kaggle layout (and, on the mock, ground_truth.csv)
-run_dir = "data/processed/demo"  # reads features.parquet + labels.parquet; writes embeddings.parquet
-pca_input = 50  # t-SNE and UMAP read this many principal components of the codes
-pca_components = 7  # the k-D PCA space chapter 5 clusters in (a 2-D map is always made)
+# %% [markdown]
+# This run's parameters (a profile such as `params/kaggle.yml` sets them; unfold to read):
+
+# %% tags=["parameters", "hide-input"]
+# This run's values (the defaults: params/demo.yml)
+data_dir = "data/synthetic/demo"  # Kaggle layout (on the mock: truth)
+run_dir = "data/processed/demo"  # reads the codes; writes the maps
+pca_input = 50  # t-SNE and UMAP read this many principal components
+pca_components = 7  # the k-D PCA space chapter 5 clusters in
 lda_components = 7  # the k-D LDA space (at most the number of labels - 1)
 tsne_perplexity = 200  # the seed study's t-SNE perplexity
-tsne_learning_rate = 50  # the seed study's learning rate, in scikit-learn's units ("auto": openTSNE's)
+tsne_learning_rate = 50  # the seed's, in scikit-learn's units
 umap_neighbors = 50  # the seed study's UMAP n_neighbors
 umap_min_dist = 0.15  # the seed study's UMAP min_dist
 umap_components = 7  # the k-D UMAP space (a 2-D map is always made)
-trust_neighbors = 10  # neighbourhood size for the trustworthiness of each 2-D map
+trust_neighbors = 10  # neighbourhood size of the trustworthiness score
 seed = 42  # seeds every method
 
+# %% [markdown]
+# Every chapter first seeds its random generators and says whose data it shows:
+
 # %%
-data_path, run_path, source = study.open_chapter(data_dir, run_dir, seed=seed)
-galaxies, codes = reduce.load_codes(run_path, data_path)
-print(f"{len(galaxies)} galaxies x {codes.shape[1]} dimensions from features.parquet")
+chapter = study.open_chapter(data_dir, run_dir, seed=seed)
+galaxies, codes = chapter.run.features()
+print(f"{len(galaxies)} galaxies x {codes.shape[1]} dimensions")
 
 # %% [markdown]
-# ## PCA: the straight-line view
+# ## Four views, one call
 #
-# Principal component analysis rotates the codes so that the first axes carry the most
-# variance. It is linear and knows nothing of the labels. The bars show how much of the
-# codes' variance each component holds; t-SNE and UMAP below start from the leading
-# `pca_input` components, which keep almost all of it and make them faster.
+# Principal component analysis (PCA) rotates the codes so that the first axes carry the most
+# variance; it is linear and knows nothing of the labels. Linear discriminant analysis (LDA)
+# chooses the axes that best *separate the labels* of chapter 1. t-SNE (here openTSNE, whose FFT
+# gradients scale to survey sizes and which can later place new galaxies on the same map) and
+# UMAP both try to keep each galaxy next to the galaxies that are near it in code space, at the
+# price of distances between far-apart groups, which mean little on these maps. t-SNE and UMAP
+# start from the leading `pca_input` principal components, which keep almost all the variance
+# and make them faster. Every method uses the seed study's settings; the t-SNE learning rate is
+# given in scikit-learn's units, as the seed study's was (the helper converts it), and each
+# galaxy's t-SNE affinities are calibrated over its 2 x perplexity nearest neighbours rather
+# than the customary 3 x: the farther third carries little affinity but costs half of every
+# iteration (`benchmarks/bench_tsne.py`).
+
+# %% tags=["nbval-ignore-output"]
+views = reduce.all_maps(
+    codes, galaxies["label"], pca_input=pca_input,
+    pca_components=pca_components, lda_components=lda_components,
+    tsne_perplexity=tsne_perplexity, tsne_learning_rate=tsne_learning_rate,
+    umap_neighbors=umap_neighbors, umap_min_dist=umap_min_dist,
+    umap_components=umap_components, seed=seed)
+print(f"t-SNE: KL divergence {views.kl:.3f} after optimisation")
+
+# %% [markdown]
+# The bars show how much of the codes' variance each principal component holds.
 
 # %%
-x_in, share = reduce.pca(codes, pca_input, seed=seed)
-pca2, pca2_share = x_in[:, :2], share[:2]
-pcak = x_in[:, :pca_components]
-fig, ax = plt.subplots(figsize=(7, 2.8))
-shown = min(20, len(share))
-ax.bar(np.arange(1, shown + 1), share[:shown], color="#6baed6", label="each component")
-ax.plot(np.arange(1, shown + 1), np.cumsum(share[:shown]), "o-", color="#08519c", ms=3, label="cumulative")
-ax.set(xlabel="principal component", ylabel="share of variance", ylim=(0, 1.02))
-ax.legend(frameon=False, fontsize=8)
+plots.variance_bars(views.variance)
 plt.show()
 
-# %%
-# NBVAL_IGNORE_OUTPUT
-print(f"2 components keep {share[:2].sum():.1%} of the variance, {pca_components} keep "
-      f"{share[:pca_components].sum():.1%}, {len(share)} keep {share.sum():.1%}")
-
 # %% [markdown]
-# ## LDA: the view that was told the answer
-#
-# Linear discriminant analysis chooses the axes that best *separate the labels* of chapter 1.
-# Galaxies without a label are placed with the axes fitted on the others.
-#
 # :::{warning}
 # LDA was fitted on the labels. Labels that separate on the LDA map (and clusters found in the
 # LDA space in chapter 5) say less about the network than they seem to: LDA shows the best a
 # linear view of the codes can do when told the answer, not what the codes show unaided.
 # :::
-
-# %%
-lda2, _ = reduce.lda(codes, galaxies["label"], 2)
-ldak, lda_used = reduce.lda(codes, galaxies["label"], lda_components)
-
-# %% [markdown]
-# ## t-SNE and UMAP: neighbourhood maps
 #
-# t-SNE (here openTSNE, whose FFT gradients scale to survey sizes and which can later place new
-# galaxies on the same map) and UMAP both try to keep each galaxy next to the galaxies that
-# are near it in code space, at the price of distances between far-apart groups, which mean
-# little on these maps. Both use the seed study's settings; the t-SNE learning rate is given in
-# scikit-learn's units, as the seed study's was (openTSNE's gradient lacks scikit-learn's
-# factor 4, so the helper passes openTSNE four times the number). Each galaxy's t-SNE
-# affinities are calibrated over its 2 x perplexity nearest neighbours rather than the
-# customary 3 x: the farther third carries little affinity but costs half of every iteration,
-# and at 20,000 galaxies the map ends at the same KL divergence under the full affinities
-# (`benchmarks/bench_tsne.py`).
-
-# %%
-# NBVAL_IGNORE_OUTPUT
-tsne2, tsne_kl, _ = reduce.tsne(x_in, perplexity=tsne_perplexity, learning_rate=tsne_learning_rate, seed=seed)
-umap2 = reduce.umap_embed(x_in, 2, n_neighbors=umap_neighbors, min_dist=umap_min_dist, seed=seed)
-umapk = reduce.umap_embed(x_in, umap_components, n_neighbors=umap_neighbors, min_dist=umap_min_dist, seed=seed)
-print(f"t-SNE: KL divergence {tsne_kl:.3f} after optimisation")
-
-# %% [markdown]
 # ## The four maps side by side
 #
 # Every galaxy coloured by its chapter-1 label, in the palette used throughout the book:
@@ -125,25 +104,11 @@ print(f"t-SNE: KL divergence {tsne_kl:.3f} after optimisation")
 # the map that are also near it in the 512-d codes (1 is perfect, about 0.5 is a random map).
 
 # %%
-maps2 = {"PCA": pca2, "LDA": lda2, "t-SNE": tsne2, "UMAP": umap2}
-trust = {name: reduce.trustworthiness(codes, xy, n_neighbors=trust_neighbors, seed=seed)
-         for name, xy in maps2.items()}
-fig, axes = plt.subplots(2, 2, figsize=(10, 9))
-for ax, (name, xy) in zip(axes.flat, maps2.items(), strict=True):
-    plots.label_scatter(xy, galaxies["label"], ax=ax, s=4, legend=False)
-    ax.set_title(f"{name} (trustworthiness {trust[name]:.3f})")
-    ax.set_xticks([])
-    ax.set_yticks([])
-handles, names = axes.flat[0].get_legend_handles_labels()
-fig.legend(handles, names, loc="lower center", ncol=4, fontsize=8, markerscale=3, frameon=False)
-fig.subplots_adjust(bottom=0.1, hspace=0.12, wspace=0.05)
+trust = {name: reduce.trustworthiness(codes, xy, seed=seed,
+                                      n_neighbors=trust_neighbors)
+         for name, xy in views.two_d().items()}
+plots.map_grid(views.two_d(), galaxies["label"], trust)
 plt.show()
-
-# %%
-# NBVAL_IGNORE_OUTPUT
-trust_table = pd.Series(trust, name="trustworthiness").to_frame()
-trust_table["uses the labels"] = ["no", "yes", "no", "no"]
-trust_table.round(3)
 
 # %% [markdown]
 # The values move with the training run: a second training on another processor moved each
@@ -152,12 +117,10 @@ trust_table.round(3)
 # maps are ranked only where they differ by more than twice that spread; closer than that, they
 # keep neighbourhoods equally well.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 blind = {name: value for name, value in trust.items() if name != "LDA"}
-spread = {name: replay.tolerance_for("reduce", f"trustworthiness.{name.lower().replace('-', '')}",
-                                        replay.load_tolerances()) for name in blind}
-ranking = evaluate.ranking_sentence(blind, spread)
+spread = replay.spreads("reduce", "trustworthiness", blind)
+ranking = sentences.ranking_sentence(blind, spread)
 print(ranking)
 
 # %% [markdown]
@@ -165,54 +128,44 @@ print(ranking)
 #
 # The mock Galaxy Zoo knows what each galaxy really is. Colouring the t-SNE map by that truth
 # beside the vote labels shows where the votes (not the network) blur the picture. On real data
-# this panel is absent.
+# there is no truth, and this panel says so.
 
 # %%
 if "true_label" in galaxies:
-    fig, axes = plt.subplots(1, 2, figsize=(11, 5))
-    plots.label_scatter(tsne2, galaxies["label"], ax=axes[0], s=4, legend=False)
-    plots.label_scatter(tsne2, galaxies["true_label"], ax=axes[1], s=4)
-    axes[0].set_title("t-SNE, coloured by the vote label")
-    axes[1].set_title("t-SNE, coloured by the true (drawn) morphology")
-    for ax in axes:
-        ax.set_xticks([])
-        ax.set_yticks([])
+    plots.truth_panel(views.maps["tsne2"], galaxies["label"],
+                      galaxies["true_label"])
     plt.show()
 else:
-    display(Markdown("*No ground truth on this data: only the vote labels are known.*"))
+    print("No ground truth on this data: only the vote labels are known.")
 
 # %% [markdown]
 # ## Saving every coordinate
 #
 # `embeddings.parquet` keeps each map's coordinates (`pca2_1`, `pca2_2`, `pca7_1` ... `tsne2_2`,
-# `umap7_7`), in the order of `features.parquet`; chapter 5 clusters them.
+# `umap7_7`), in the order of `features.parquet`; chapter 5 clusters them, and chapter 7 rebuilds
+# them with the settings recorded here.
 
 # %%
-maps = {"pca2": pca2, f"pca{pca_components}": pcak, "lda2": lda2, f"lda{lda_used}": ldak,
-        "tsne2": tsne2, "umap2": umap2, f"umap{umap_components}": umapk}
-frame = reduce.embeddings_frame(galaxies[ID_COLUMN].to_numpy(), maps)
-artifacts.write_parquet(frame, run_path / "embeddings.parquet")
-print(f"embeddings.parquet: {len(frame)} galaxies, maps {sorted(maps)}")
+ids = galaxies["GalaxyID"].to_numpy()
+frame = reduce.embeddings_frame(ids, views.maps)
+chapter.run.write_table("embeddings.parquet", frame)
+print(f"embeddings.parquet: {len(frame)} galaxies, {sorted(views.maps)}")
+
+# %% [markdown]
+# The settings chapters 5 and 7 rebuild these maps with go into the run's record:
 
 # %%
-headlines = {"trustworthiness": {name.lower().replace("-", ""): round(v, 4) for name, v in trust.items()},
-             "pca_variance_2": round(float(share[:2].sum()), 4)}
-metrics = study.close_chapter(run_path, "reduce", {
-    "data_source": source["kind"], "galaxies": int(len(frame)), "pca_input": int(pca_input),
-    "pca_variance_2": round(float(share[:2].sum()), 4),
-    f"pca_variance_{pca_components}": round(float(share[:pca_components].sum()), 4),
-    "lda_components": int(lda_used), "tsne_kl": round(tsne_kl, 4),
-    "tsne_perplexity": tsne_perplexity, "tsne_learning_rate": tsne_learning_rate,
-    "tsne_perplexity_used": reduce.usable_perplexity(len(x_in), tsne_perplexity),
-    "settings": {"pca_input": pca_input, "tsne_perplexity": tsne_perplexity,  # chapters 5 and 7 rebuild maps with these
-                 "tsne_learning_rate": tsne_learning_rate, "umap_neighbors": umap_neighbors,
-                 "umap_min_dist": umap_min_dist, "umap_components": umap_components, "seed": seed},
-    "trustworthiness": {k: round(v, 4) for k, v in trust.items()},
-    "maps": sorted(maps),
-}, headlines=headlines, source=source, glued={
-    "n_galaxies": int(len(frame)), "pca2_variance": f"{share[:2].sum():.0%}", "ranking": ranking,
-    **{f"trust_{name.lower().replace('-', '')}": f"{value:.3f}" for name, value in trust.items()},
-})
+settings = {
+    "pca_input": pca_input, "tsne_perplexity": tsne_perplexity,
+    "tsne_learning_rate": tsne_learning_rate,
+    "umap_neighbors": umap_neighbors, "umap_min_dist": umap_min_dist,
+    "umap_components": umap_components, "pca_components": pca_components,
+    "seed": seed}
+
+# %% tags=["remove-output"]
+kept = records.reduce(views, trust, ranking, galaxies=len(frame),
+                      settings=settings)
+study.close_chapter(chapter, "reduce", kept)
 
 # %% [markdown]
 # ## Summary

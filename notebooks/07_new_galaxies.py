@@ -28,40 +28,40 @@
 # delivered as a survey would deliver it: FITS cutouts named by sky position, listed in a
 # manifest.
 
-# %%
+# %% tags=["hide-input"]
 import matplotlib.pyplot as plt
-import numpy as np
-import pandas as pd
-from IPython.display import display
 
-from helpers import artifacts, evaluate, paths, progress, study
+from helpers import progress, records, study
 from helpers.book import plots
-from helpers.codes import place, reduce, similar, survey
-from helpers.data import cutouts, images, store
-from helpers.data.dataset import read_solutions
-from helpers.data.labels import assign_labels
-from helpers.data.schema import ID_COLUMN, TEST_IMAGES, TRAIN_IMAGES, TRUTH_FILE
-from helpers.data.synth import write_mock
+from helpers.codes import newcomers, place, similar, survey
 
-# %% tags=["parameters"]
+# %% [markdown]
+# This run's parameters (a profile such as `params/kaggle.yml` sets them; unfold to read):
+
+# %% tags=["parameters", "hide-input"]
+# This run's values (the defaults: params/demo.yml)
 data_dir = "data/synthetic/demo"  # the study's data (Kaggle layout)
-run_dir = "data/processed/demo"  # reads model, features, labels, embeddings; writes new_galaxies.parquet
-new_images = None  # a folder of <GalaxyID>.jpg, or a manifest (CSV/Parquet; path or URL) of JPEG/PNG/FITS cutouts
-# (None: the unlabelled Kaggle images, or on the mock a held-back set as FITS cutouts with a manifest)
-id_column = "id"  # a manifest's column of IDs (any text: survey names, positions)
-path_column = "path"  # a manifest's column of paths or URLs (relative paths: from the manifest's folder)
-fits_stretch = "asinh"  # FITS fluxes to display values: "asinh" or "linear" (8-bit FITS are used as they are)
-heldback_n = 300  # on the mock: galaxies in the held-back set generated for this chapter
+run_dir = "data/processed/demo"  # reads the study; writes the new galaxies
+new_images = None  # a folder of <GalaxyID>.jpg, or a manifest (CSV or
+# Parquet, a path or URL) of JPEG/PNG/FITS cutouts; None: the unlabelled
+# Kaggle images, or on the mock a held-back set as FITS cutouts
+id_column = "id"  # a manifest's column of IDs (any text: names, positions)
+path_column = "path"  # a manifest's paths or URLs (from its folder)
+fits_stretch = "asinh"  # FITS fluxes to display: "asinh" or "linear"
+heldback_n = 300  # on the mock: galaxies in the held-back set
 heldback_seed = 4242  # on the mock: its seed (not the study's)
 workers = 2  # Dask local-cluster processes (None: one per core)
-scheduler = None  # a Dask scheduler address (tcp://host:8786) to use instead of a local cluster
+scheduler = None  # a Dask scheduler (tcp://host:8786), not a local one
 shard_size = 100  # images per Dask task
 vote_k = 10  # labelled neighbours that vote for a new galaxy's label
 similar_k = 6  # similar study galaxies shown per example
-seed = 42  # seeds the Dask shards' order and the examples (the maps use chapter 4's own settings)
+seed = 42  # seeds the shards' order and the examples
+
+# %% [markdown]
+# Every chapter first seeds its random generators and says whose data it shows:
 
 # %%
-data_path, run_path, source = study.open_chapter(data_dir, run_dir, seed=seed)
+chapter = study.open_chapter(data_dir, run_dir, seed=seed)
 
 # %% [markdown]
 # ## The new images
@@ -71,26 +71,11 @@ data_path, run_path, source = study.open_chapter(data_dir, run_dir, seed=seed)
 # votes and truth are kept aside and used only to check the predictions.
 
 # %%
-heldback = None
-if new_images is not None:
-    images_in = new_images if store.is_url(new_images) else paths.resolve(new_images)
-elif source["kind"] == "mock":
-    heldback = data_path.parent / f"{data_path.name}-heldback"  # beside the study's mock
-    if not (heldback / "mock.json").exists():
-        with progress.step(f"generating {heldback_n} held-back mock galaxies"):
-            write_mock(heldback, n=heldback_n, seed=heldback_seed, workers=workers)
-    images_in = heldback / "survey" / "manifest.csv"
-    if not images_in.exists():
-        cutouts.write_fits_cutouts(heldback / TRAIN_IMAGES, images_in.parent, seed=heldback_seed)
-else:
-    images_in = data_path / TEST_IMAGES
-if cutouts.is_manifest(images_in):
-    listed = cutouts.read_manifest(images_in, id_column=id_column, path_column=path_column)
-    print(f"new images: a manifest of {len(listed)} cutouts ({paths.relative(images_in)}), "
-          f"with the columns {', '.join(map(str, listed.columns[2:])) or 'none'} beside their IDs")
-    display(listed.drop(columns="source").head(3))  # the paths: in the manifest
-else:
-    print(f"new images: {len(survey.list_images(images_in))} in {paths.relative(images_in)}")
+new_in = newcomers.choose(
+    chapter.data_path, chapter.source["kind"], new_images,
+    heldback_n=heldback_n, heldback_seed=heldback_seed, workers=workers,
+    id_column=id_column, path_column=path_column)
+print(f"new images: {new_in.description}")
 
 # %% [markdown]
 # ## Codes on a Dask cluster
@@ -99,103 +84,57 @@ else:
 # task each, and every worker loads the network once. Finished shards are written atomically,
 # so an interrupted run resumes where it stopped; unreadable images are listed, not fatal.
 
-# %%
-# NBVAL_IGNORE_OUTPUT
-summary = survey.featurize(run_path, images_in, run_path / "new_codes", scheduler=scheduler,
-                           workers=workers, shard_size=shard_size, overwrite=True, progress=progress.say,
-                           id_column=id_column, path_column=path_column, fits_stretch=fits_stretch)
-new = survey.read_codes(run_path / "new_codes")
-new_codes = new[similar.code_columns(new)].to_numpy(np.float32)  # beside them: the manifest's columns
-print(f"{len(new)} new codes from {summary['shards']} shards on {summary['workers']} worker(s); "
-      f"{summary['bad']} unreadable")
-
-# %%
-galaxies, codes = reduce.load_codes(run_path, data_path)
-emb = artifacts.read_aligned(run_path / "embeddings.parquet", galaxies[ID_COLUMN], "04_reduce")
-assert new_codes.shape[1] == codes.shape[1]
-print(f"{len(new)} new galaxies beside the study's {len(galaxies)}")
+# %% tags=["nbval-ignore-output"]
+out = chapter.run_path / "new_codes"
+summary = survey.featurize(
+    chapter.run_path, new_in.path, out, scheduler=scheduler,
+    workers=workers, shard_size=shard_size, overwrite=True,
+    progress=progress.say, id_column=id_column, path_column=path_column,
+    fits_stretch=fits_stretch)
+new, new_codes = survey.read_codes_and_table(out)
+print(f"{len(new)} new codes from {summary['shards']} shards on "
+      f"{summary['workers']} worker(s); {summary['bad']} unreadable")
 
 # %% [markdown]
 # ## On the study's maps
 #
 # The study's t-SNE and UMAP maps are rebuilt from the run (UMAP with chapter 4's seed gives
-# back chapter 4's map) with the settings chapter 4 recorded in the run, and the new galaxies are
-# embedded into them without moving the study's galaxies: each lands among the study galaxies
-# its code resembles.
+# back chapter 4's map) with the settings chapter 4 recorded in the run, and the new galaxies
+# are embedded into them without moving the study's galaxies: each lands among the study
+# galaxies its code resembles, and takes the label most of its `vote_k` nearest labelled study
+# galaxies carry.
 
 # %%
-settings = reduce.chapter4_settings(run_path)
-maps = place.StudyMaps(codes, emb, pca_input=settings["pca_input"], perplexity=settings["tsne_perplexity"],
-                   umap_neighbors=settings["umap_neighbors"], umap_min_dist=settings["umap_min_dist"],
-                   seed=settings["seed"])
-new_tsne = maps.tsne(new_codes)
-study_umap, new_umap = maps.umap(new_codes)
-votes = place.predict_labels(codes, galaxies["label"], new_codes, k=vote_k)
-
-# %%
-fig, axes = plt.subplots(1, 2, figsize=(12, 5.5))
-for ax, (name, study_xy, new_xy) in zip(axes, [("t-SNE", maps.tsne2, new_tsne),
-                                               ("UMAP", study_umap, new_umap)], strict=True):
-    plots.label_scatter(study_xy, galaxies["label"], ax=ax, s=3, legend=False)
-    for coll in ax.collections:
-        coll.set_alpha(0.25)
-    colours = [plots.LABEL_COLORS.get(lab, "#999999") for lab in votes["predicted"]]
-    ax.scatter(new_xy[:, 0], new_xy[:, 1], s=18, c=colours, edgecolors="black", linewidths=0.6)
-    ax.set(title=f"{name}: new galaxies (outlined), coloured by predicted label", xticks=[], yticks=[])
+galaxies, codes = chapter.run.features()
+maps = place.study_maps(codes, chapter.run.embeddings(galaxies),
+                        chapter.run.settings("04_reduce"))
+result = newcomers.placed(new, new_codes, maps, galaxies, codes, k=vote_k)
+plots.placed_maps(maps, galaxies["label"], result)
 plt.show()
 
 # %% [markdown]
 # ## Predicted labels, and how often they are right
 #
-# Each new galaxy takes the label most of its `vote_k` nearest labelled study galaxies carry.
 # On the mock the held-back set has votes (turned into labels by chapter 1's tree) and a drawn
 # truth, so the prediction can be scored against both, with 95% intervals (bootstrap over the
 # new galaxies); "always the most common label" of the study is the floor.
 
-# %%
-result = pd.DataFrame({ID_COLUMN: new[ID_COLUMN], "tsne2_1": new_tsne[:, 0], "tsne2_2": new_tsne[:, 1],
-                       "umap2_1": new_umap[:, 0], "umap2_2": new_umap[:, 1],
-                       "predicted": votes["predicted"], "vote": votes["vote"],
-                       "nearest": galaxies[ID_COLUMN].to_numpy()[votes["nearest"]]})
-scores = {}
-for column in new.columns.difference([ID_COLUMN, *similar.code_columns(new)], sort=False):
-    result[column] = new[column].to_numpy()  # the manifest's columns (ra, dec, ...) travel with the codes
-if heldback is not None:  # the held-back mock's votes and truth, keyed by its GalaxyID (mock_id)
-    vote_labels = assign_labels(read_solutions(heldback))[[ID_COLUMN, "label"]]
-    truth = pd.read_csv(heldback / TRUTH_FILE, usecols=[ID_COLUMN, "true_label"])
-    result = (result.merge(vote_labels.rename(columns={ID_COLUMN: "mock_id"}), on="mock_id", how="left")
-              .merge(truth.rename(columns={ID_COLUMN: "mock_id"}), on="mock_id", how="left"))
-    most_common = galaxies["label"].value_counts().index[0]
-    scores = {"vs_vote_label": evaluate.accuracy(result["predicted"], result["label"], seed=seed),
-              "vs_truth": evaluate.accuracy(result["predicted"], result["true_label"], seed=seed),
-              "vote_labels_vs_truth": evaluate.accuracy(result["label"], result["true_label"], seed=seed),
-              "majority": evaluate.accuracy(np.full(len(result), most_common, dtype=object),
-                                            result["true_label"], seed=seed)}
-_ = artifacts.write_parquet(result, run_path / "new_galaxies.parquet")
-
-# %%
-# NBVAL_IGNORE_OUTPUT
-result["predicted"].value_counts().rename("new galaxies").to_frame()
-
-# %%
-# NBVAL_IGNORE_OUTPUT
-if scores:
-    display(pd.DataFrame({"accuracy (95% interval)": {k: e.format(".3f") for k, e in scores.items()}}))
-    plots.confusion_heatmap(pd.crosstab(result["true_label"].rename("true morphology"),
-                                        result["predicted"].rename("predicted")),
-                            title="held-back mock galaxies: truth against predicted label")
-    plt.show()
+# %% tags=["nbval-ignore-output"]
+scored = newcomers.score(result, new_in.heldback, galaxies["label"],
+                         seed=seed)
+chapter.run.write_table("new_galaxies.parquet", scored.result)
+scored.result["predicted"].value_counts().rename("new galaxies").to_frame()
 
 # %% [markdown]
-# The exact scores move with the training run; the replay of this page checks the verdict.
+# The scores with their intervals, and (on the mock) which truths the predictions confuse:
 
-# %%
-if scores:
-    print("predicted labels match the truth at least twice as often as the most common label"
-          if scores["vs_truth"].value >= 2 * scores["majority"].value else
-          "WARNING: predicted labels barely beat always answering the most common label")
-else:
-    print("no truth for these galaxies: the predictions are shown, not scored")
+# %% tags=["nbval-ignore-output"]
+if scored.scores:
+    truth = plots.crosstab(scored.result, "true_label", "predicted")
+    plots.confusion_heatmap(truth, title="held-back mock galaxies: truth "
+                            "against prediction")
+    plt.show()
+newcomers.table(scored)
 
 # %% [markdown]
 # ## The most similar study galaxies
@@ -205,30 +144,17 @@ else:
 # from the command line).
 
 # %%
-examples = result.groupby("predicted", sort=True).head(1).index.to_numpy()
-
-
-def new_picture(i: int):
-    """The new galaxy's cutout as the network saw it (a FITS file shown by the rule of helpers.data.cutouts)."""
-    if not cutouts.is_manifest(images_in):
-        return images_in / f"{result[ID_COLUMN].iloc[i]}.jpg"
-    source = listed["source"].iloc[int(np.flatnonzero(listed["id"] == result[ID_COLUMN].iloc[i])[0])]
-    return images.read(source, fits_stretch=fits_stretch)
-
+examples = newcomers.one_per_label(scored.result)
 rows, sims = similar.Index(codes).query(new_codes[examples], k=similar_k)
-fig = plots.sheet([new_picture(i) for i in examples], galaxies["image_path"].to_numpy()[rows],
-                  captions=[[f"{s:.3f}" for s in sim] for sim in sims], query_title="new galaxy",
-                  row_labels=result["predicted"].iloc[examples].tolist(), size=72)
-plots.show_photo(fig)
+pictures = newcomers.pictures(new_in, new["GalaxyID"].iloc[examples],
+                              fits_stretch=fits_stretch)
+predicted = scored.result["predicted"].iloc[examples]
+plots.show_photo(plots.similar_sheet(pictures, galaxies, rows, sims,
+                                     predicted))
 
-# %%
-metrics = study.close_chapter(run_path, "new", {
-    "data_source": source["kind"], "images": int(summary["images"]), "codes": int(len(new)),
-    "unreadable": int(summary["bad"]), "vote_k": vote_k,
-    "predicted_counts": result["predicted"].value_counts().to_dict(),
-    **{k: e.to_dict() for k, e in scores.items()},
-}, headlines={k: round(e.value, 4) for k, e in scores.items() if k in ("vs_truth", "vs_vote_label")},
-    source=source, glued={"n_new": int(len(new)), "score_sentence": evaluate.heldback_sentence(scores)})
+# %% tags=["remove-output"]
+kept = records.new(scored, summary, n_codes=len(new), vote_k=vote_k)
+study.close_chapter(chapter, "new", kept)
 
 # %% [markdown]
 # ## Summary

@@ -27,31 +27,36 @@
 # Kaggle training cutouts (`data/calibration/`, numbers only, no pixels), measured by the same
 # instrument. On real data the page checks the user's own cutouts against that table.
 
-# %%
-from pathlib import Path
-
+# %% tags=["hide-input"]
 import matplotlib.pyplot as plt
-import numpy as np
-import pandas as pd
 
-from helpers import study
+from helpers import records, study
 from helpers.book import plots
 from helpers.data import realism
-from helpers.data.schema import ID_COLUMN, LABELS, TRAIN_IMAGES, TRUTH_FILE
+from helpers.data.schema import TRAIN_IMAGES
 
-# %% tags=["parameters"]
-data_dir = "data/synthetic/demo"  # Kaggle layout: the images measured are images_training_rev1/
+# %% [markdown]
+# This run's parameters (a profile such as `params/kaggle.yml` sets them; unfold to read):
+
+# %% tags=["parameters", "hide-input"]
+# This run's values (the defaults: params/demo.yml)
+data_dir = "data/synthetic/demo"  # Kaggle layout: its training images
 run_dir = "data/processed/demo"  # adds "realism" to metrics.json
 n_images = 1000  # images measured (a seeded sample of the folder)
 examples = 6  # galaxies shown per class
 seed = 42  # seeds the sample and the examples
 
+# %% [markdown]
+# Every chapter first seeds its random generators and says whose data it shows. Then the
+# instrument measures a seeded sample of this run's images, and sets them beside the real table.
+
 # %%
-data_path, run_path, source = study.open_chapter(data_dir, run_dir, seed=seed)
+chapter = study.open_chapter(data_dir, run_dir, seed=seed)
 real = realism.real_stats()
-ours = realism.measure(data_path / TRAIN_IMAGES, n=n_images, seed=seed)
+ours = realism.measure(chapter.data_path / TRAIN_IMAGES, n=n_images,
+                       seed=seed)
 table = realism.compare(real, ours)
-print(f"{len(ours)} images of this run measured against {len(real)} real Kaggle cutouts")
+print(f"{len(ours)} images of this run, {len(real)} real Kaggle cutouts")
 
 # %% [markdown]
 # ## The statistics side by side
@@ -59,29 +64,18 @@ print(f"{len(ours)} images of this run measured against {len(real)} real Kaggle 
 # For each statistic, the 10th, 50th and 90th percentiles of the real cutouts and of this run's
 # images, and the two-sample Kolmogorov-Smirnov distance between the two distributions (0: the
 # same; 1: no overlap). At these sample sizes a distance below about 0.05 cannot be told from
-# zero; the mock was calibrated to keep every distance at or below 0.15.
+# zero. The mock was calibrated to bring every distance near 0.15 or below; this run's
+# largest is given in the summary at the end of the page.
 
-# %%
-shown = table.rename(columns=lambda c: c.replace("mock_", "this run ").replace("real_", "real "))
-shown.map(lambda v: f"{v:,.3g}")  # three significant digits
+# %% tags=["nbval-ignore-output"]
+realism.formatted(table)
 
 # %% [markdown]
 # The whole distributions, not only three percentiles: the share of images below each value
 # (empirical cumulative distribution) for the real cutouts and for this run.
 
 # %%
-fig, axes = plt.subplots(3, 4, figsize=(12, 7.5))
-for ax, name in zip(axes.flat, realism.STATISTICS, strict=False):
-    for values, label, colour in ((real[name], "real cutouts", "#252525"), (ours[name], "this run", "#e6550d")):
-        x = np.sort(values.to_numpy(float))
-        ax.step(x, np.arange(1, len(x) + 1) / len(x), where="post", color=colour, label=label, lw=1.2)
-    ax.set_title(f"{name} (KS {table.loc[name, 'ks']:.2f})", fontsize=10)
-    if name in ("flux", "area_px"):
-        ax.set_xscale("log")
-    ax.tick_params(labelsize=8)
-axes.flat[-1].axis("off")
-axes.flat[0].legend(frameon=False, fontsize=8)
-fig.tight_layout()
+plots.ecdf_grid(real, ours, table["ks"], realism.STATISTICS)
 plt.show()
 
 # %% [markdown]
@@ -92,17 +86,10 @@ plt.show()
 # every inclination, arms from barely visible to grand design.
 
 # %%
-truth_file = data_path / TRUTH_FILE
-if truth_file.exists():
-    classes = pd.read_csv(truth_file, usecols=[ID_COLUMN, "true_label"]).rename(columns={"true_label": "class"})
-else:
-    classes = pd.read_parquet(run_path / "labels.parquet", columns=[ID_COLUMN, "label"]).rename(
-        columns={"label": "class"})
-classes["image_path"] = [str(data_path / TRAIN_IMAGES / f"{i}.jpg") for i in classes[ID_COLUMN]]
-classes = classes[classes["image_path"].map(lambda p: Path(p).exists())]  # the training images
-fig = plots.galaxy_grid(classes, by="class", per_group=examples, seed=seed,
-                        order=[lab for lab in LABELS if lab in set(classes["class"])])
-plots.show_photo(fig)
+classes = realism.example_classes(chapter.data_path, chapter.truth(),
+                                  chapter.run.labels(["label"]))
+gallery = plots.class_gallery(classes, per_group=examples, seed=seed)
+plots.show_photo(gallery)
 
 # %% [markdown]
 # ## What the mock still lacks, and what that means for the other chapters
@@ -121,15 +108,9 @@ plots.show_photo(fig)
 # only by scoring it on real cutouts (see the project's issues for those scores); a run on the
 # real data (`params/kaggle.yml`) needs no mock at all.
 
-# %%
-worst = table["ks"].idxmax()
-metrics = study.close_chapter(run_path, "realism", {
-    "data_source": source["kind"], "images": int(len(ours)), "reference_images": int(len(real)),
-    "ks": table["ks"].round(4).to_dict(), "worst": worst,
-}, headlines={"worst_ks": round(float(table["ks"].max()), 4)}, source=source, glued={
-    "n_measured": int(len(ours)), "worst_statistic": worst, "worst_ks": f"{table['ks'].max():.2f}",
-    "median_ks": f"{table['ks'].median():.2f}",
-})
+# %% tags=["remove-output"]
+kept = records.realism(table, measured=len(ours), real=len(real))
+study.close_chapter(chapter, "realism", kept)
 
 # %% [markdown]
 # ## Summary

@@ -1,7 +1,11 @@
+"""What several test modules share, built once per session: the real vote rows, the small
+in-memory data set and the one small network trained on it (tests/networks.py)."""
+
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from networks import small_data, train_small
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -10,3 +14,16 @@ FIXTURES = Path(__file__).parent / "fixtures"
 def real_rows() -> pd.DataFrame:
     """Six real Kaggle Galaxy Zoo rows with the label a careful reading of the tree gives."""
     return pd.read_csv(FIXTURES / "kaggle_real_rows.csv")
+
+
+@pytest.fixture(scope="session")
+def data():
+    """48 small images whose targets follow their brightness: (images, targets, ids)."""
+    return small_data()
+
+
+@pytest.fixture(scope="session")
+def trained(data, tmp_path_factory):
+    """One epoch of a seeded resnet18 on ``data``, saved: (dls, learn, history, run_dir). Shared
+    by the tests of helpers.net (network, training, inference): trained once per session."""
+    return train_small(data, tmp_path_factory.mktemp("trained"))

@@ -1,6 +1,7 @@
 """Small networks for the tests: one saved as chapter 2 saves one (no training), for featurize
 and similar; and a few dozen in-memory images with one net trained on them, which the tests of
-helpers.net.network, helpers.net.training and helpers.net.inference share (each module builds its own)."""
+helpers.net.network, helpers.net.training and helpers.net.inference share (built once per
+session by the fixtures of tests/conftest.py)."""
 
 from pathlib import Path
 

@@ -5,16 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from images import picture
 
 from helpers.errors import ParameterError
 from helpers.net import augment
 
 
 def _galaxy(n: int = 4, size: int = 32) -> np.ndarray:
-    yy, xx = np.mgrid[:size, :size] - size / 2
-    disc = np.exp(-(xx**2 + yy**2) / (2 * (size / 8) ** 2))
-    img = np.stack([disc * 180, disc * 150, disc * 120], axis=-1) + 10
-    return np.repeat(img[None].round().astype(np.uint8), n, axis=0)
+    return np.repeat(picture(size, noise=0, width=1 / 8)[None] + 10, n, axis=0)
 
 
 def test_each_stress_changes_what_it_names_and_nothing_is_random_twice():

@@ -13,6 +13,7 @@ Chromium comes from Debian (``make browser``); Playwright only drives it (nothin
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import functools
 import http.server
@@ -85,7 +86,7 @@ def browser():
 
 
 @pytest.fixture(scope="session")
-def reference_book(tmp_path_factory) -> Iterator[tuple[Path, str]]:
+def committed_book(tmp_path_factory) -> Iterator[tuple[Path, str]]:
     """The book of the committed notebooks, rendered into a temporary _build and served."""
     from helpers.book import build
 
@@ -232,6 +233,60 @@ def check_page(visit: Visit, page: Page) -> list[str]:
         elif image["w"] <= 0 or image["h"] <= 0:
             failures.append(f"{name}: image {image['src']} is not shown (rendered size 0)")
     failures += [f"{name}: {problem}" for problem in visit.problems]
+    return failures
+
+
+# --- a chapter read at the book's width ----------------------------------------------------
+
+READABLE_PX = 8.0  # the smallest text a figure may show, in CSS pixels at the book's width
+BOOKKEEPING = ("within tolerance", "Headline numbers against", "as committed", "NOT COMMITTED",
+               "OUTSIDE tolerance", "NBVAL", "headlines = {", "record = {", "close_chapter")
+SCROLLERS = """els => els.filter(e => e.scrollWidth > e.clientWidth + 1)
+                       .map(e => (e.className + ': ' + (e.innerText || '').slice(0, 60)))"""
+
+
+def figure_text_px(html_dir: Path, page_html: str, src: str) -> float | None:
+    """The smallest text a figure records (helpers.book.plots.TEXT_SIZE_KEY), in image pixels."""
+    from helpers.book.plots import TEXT_SIZE_KEY
+
+    if src.startswith("data:"):
+        with Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1]))) as im:
+            info = dict(getattr(im, "text", {}) or {}) | dict(im.info)
+    else:
+        with Image.open((html_dir / page_html).parent / src) as im:
+            info = dict(getattr(im, "text", {}) or {}) | dict(im.info)
+    if TEXT_SIZE_KEY in info:
+        return float(info[TEXT_SIZE_KEY])
+    comment = info.get("comment", b"")
+    comment = comment.decode() if isinstance(comment, bytes) else str(comment)
+    return float(comment.split("=", 1)[1]) if comment.startswith(TEXT_SIZE_KEY) else None
+
+
+def check_readable(visit: Visit, page: Page, html_dir: Path) -> list[str]:
+    """A chapter page read at 1280 px: no code or output block scrolls sideways, the run's
+    parameters are shown once (and labelled), every figure's smallest text is at least
+    READABLE_PX on screen, and none of the replay's bookkeeping reaches the reader."""
+    tab, name = visit.tab, page.html
+    failures = [f"{name}: needs side-scrolling: {block}" for block in tab.eval_on_selector_all(
+        "div.cell_input pre, div.cell_output pre, div.cell_output table, div.cell_output", SCROLLERS)]
+    parameters = tab.locator("div.cell.tag_parameters").count()
+    injected = tab.locator("div.cell.tag_injected-parameters").count()
+    labelled = tab.locator("div.cell.tag_parameters", has_text="This run's values").count()
+    if (parameters, injected, labelled) != (1, 0, 1):
+        failures.append(f"{name}: {parameters} parameters cell(s) ({labelled} labelled as this run's "
+                        f"values) and {injected} injected by papermill; expected one, labelled")
+    for image in tab.eval_on_selector_all(
+            ".cell_output img", "els => els.map(e => ({src: e.getAttribute('src'),"
+            " natural: e.naturalWidth, w: e.getBoundingClientRect().width}))"):
+        text_px = figure_text_px(html_dir, name, image["src"])
+        if text_px is None:
+            failures.append(f"{name}: figure {image['src'][:60]} records no text size")
+        elif image["natural"] and text_px * image["w"] / image["natural"] < READABLE_PX:
+            failures.append(f"{name}: figure {image['src'][:60]} shows text of "
+                            f"{text_px * image['w'] / image['natural']:.1f} px (at least {READABLE_PX})")
+    shown = tab.locator("article.bd-article").inner_text()
+    failures += [f"{name}: the reader sees the replay's bookkeeping ({word!r})"
+                 for word in BOOKKEEPING if word in shown]
     return failures
 
 
@@ -410,13 +465,16 @@ def find_maps(html_dir: Path, pages: list[Page]) -> dict[str, list[str]]:
     return maps
 
 
-def check_book(browser, url: str, pages: list[Page]) -> list[str]:
-    """Visit every page; return what is wrong with them."""
+def check_book(browser, url: str, pages: list[Page], html_dir: Path | None = None) -> list[str]:
+    """Visit every page; return what is wrong with them. With ``html_dir``, the chapters
+    (notebooks) are also read at the book's width (:func:`check_readable`)."""
     failures = []
     for page in pages:
         visit = Visit(browser, url + page.html, page.html)
         try:
             failures += check_page(visit, page)
+            if html_dir is not None and page.source.suffix == ".ipynb":
+                failures += check_readable(visit, page, html_dir)
         finally:
             visit.close()
     return failures
@@ -443,7 +501,7 @@ BOOK_MAP = "galaxy-map"  # drawn with map_html(bokehjs="book"): helpers.book.sph
 # name None with ''), so `const THEBE_JS_URL` is declared twice (a SyntaxError); and
 # pydata-sphinx-theme logs "Got invalid theme mode" when html_context has no default_mode.
 # The small book fixes both (this extension, default_mode: auto), so that it tests the map alone;
-# the book's own _config.yml needs the same (test_reference_book_pages_render says so).
+# the book's own _config.yml needs the same (test_committed_book_pages_render says so).
 
 
 def write_minimal_book(root: Path) -> None:
@@ -524,19 +582,19 @@ def test_map_renders_in_minimal_book(browser, minimal_book):
     check_maps(browser, url, maps, MINI_POINTS)
 
 
-def test_reference_book_pages_render(browser, reference_book):
-    _, url = reference_book
+def test_committed_book_pages_render_and_read_at_the_books_width(browser, committed_book):
+    html_dir, url = committed_book
     pages = book_pages(ROOT)
     assert any(p.images for p in pages), "no chapter of _toc.yml has a figure to check"
-    failures = check_book(browser, url, pages)
+    failures = check_book(browser, url, pages, html_dir)
     if any("THEBE_JS_URL" in f or "invalid theme mode" in f for f in failures):
         failures.append("(THEBE_JS_URL / invalid theme mode: faults of the Jupyter Book 1.x stack "
                         "that _config.yml works around with helpers.book.sphinx_fixes and html_context.default_mode)")
     assert not failures, "problems in the rendered book:\n" + "\n".join(failures)
 
 
-def test_reference_book_has_a_working_interactive_map(browser, reference_book):
-    html_dir, url = reference_book
+def test_committed_book_has_a_working_interactive_map(browser, committed_book):
+    html_dir, url = committed_book
     pages = book_pages(ROOT)
     maps = find_maps(html_dir, pages)
     assert maps, ("no page of the book has an interactive map (the output of "

@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from images import picture
 from PIL import Image, ImageFile
 
 from helpers.cli import main
@@ -42,14 +43,7 @@ REAL_ROWS = Path(__file__).parent / "fixtures" / "kaggle_real_rows.csv"
 IDS = [100008, 100143, 100134, 100123, 100445, 135453]
 
 
-def blob(size: int = 424, seed: int = 0) -> np.ndarray:
-    """A centred Gaussian blob with a little noise, HxWx3 uint8."""
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[:size, :size]
-    c = size / 2
-    g = np.exp(-((x - c) ** 2 + (y - c) ** 2) / (2 * (size / 10) ** 2))
-    rgb = np.stack([g, 0.8 * g, 0.6 * g], axis=-1) * 230 + rng.uniform(0, 20, (size, size, 3))
-    return rgb.astype(np.uint8)
+blob = picture  # a centred Gaussian blob with a little noise, HxWx3 uint8
 
 
 def real_table() -> pd.DataFrame:

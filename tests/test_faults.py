@@ -15,7 +15,6 @@ import pytest
 from networks import save_small_network
 
 from helpers import artifacts, cli, paths
-from helpers.codes import reduce
 from helpers.data import synth
 from helpers.errors import DataError, UserError
 
@@ -153,19 +152,19 @@ def test_truncated_artifacts_name_the_chapter_to_rerun(tmp_path):
                             tmp_path / "features.parquet")
     data = (tmp_path / "features.parquet").read_bytes()
     (tmp_path / "features.parquet").write_bytes(data[: len(data) // 2])
-    with pytest.raises(DataError, match="rerun chapter 03_extract_features"):
-        reduce.load_codes(tmp_path)
     from helpers.codes import similar
+    from helpers.run import Run
 
+    run = Run(tmp_path)
+    with pytest.raises(DataError, match="rerun chapter 03_extract_features"):
+        run.features()
     with pytest.raises(DataError, match="rerun chapter 3"):
         similar.read_feature_set(tmp_path / "features.parquet")
     (tmp_path / "split.parquet").write_bytes(b"PAR1")
-    with pytest.raises(DataError, match="rerun chapter 02_train_resnet34|rerun chapter 2"):
-        from helpers import evaluate
-
-        evaluate.read_split(tmp_path, ids)
+    with pytest.raises(DataError, match="rerun chapter 02_train_resnet34"):
+        run.split(ids)
     with pytest.raises(DataError, match="rerun chapter 03_extract_features"):
-        artifacts.read_aligned(tmp_path / "features.parquet", ids, "03_extract_features")
+        run.codes("features.parquet", ids)
 
 
 def test_artifacts_follow_the_users_umask(tmp_path):

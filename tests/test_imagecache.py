@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from images import write_jpegs
 from PIL import Image
 
 from helpers.data import imagecache
@@ -16,16 +17,7 @@ SIZE = 32
 
 
 def _write_jpegs(folder: Path, n: int = 5) -> list[Path]:
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(1)
-    files = []
-    for i in range(n):
-        arr = rng.integers(0, 255, (424, 424, 3), dtype=np.uint8)
-        arr[150:274, 150:274] = 40 * i
-        f = folder / f"{100000 + i * 7}.jpg"
-        Image.fromarray(arr).save(f, quality=90)
-        files.append(f)
-    return files
+    return write_jpegs(folder, [100000 + i * 7 for i in range(n)], seed=1, noise=255)
 
 
 def test_image_cache_hits_and_keys(tmp_path, monkeypatch):

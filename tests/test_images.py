@@ -9,6 +9,7 @@ import fsspec
 import numpy as np
 import pytest
 from astropy.io import fits
+from images import picture
 from PIL import Image
 
 from helpers.book import plots
@@ -19,10 +20,7 @@ from helpers.errors import DataError, ParameterError
 @pytest.fixture
 def galaxy() -> np.ndarray:
     """A 424 px picture with a bright square in its central half and noise around it."""
-    rng = np.random.default_rng(0)
-    picture = rng.integers(0, 60, (424, 424, 3), dtype=np.uint8)
-    picture[106:318, 106:318] = rng.integers(150, 255, (212, 212, 3), dtype=np.uint8)
-    return picture
+    return picture(424, noise=60, square=True)
 
 
 def test_every_reader_gives_the_same_pixels(galaxy: np.ndarray, tmp_path: Path) -> None:

@@ -8,21 +8,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from networks import SIZE, small_data, train_small
+from networks import SIZE
 
 from helpers.errors import ParameterError
 from helpers.net import inference, network
-
-
-@pytest.fixture(scope="module")
-def data():
-    return small_data()
-
-
-@pytest.fixture(scope="module")
-def trained(data, tmp_path_factory):
-    return train_small(data, tmp_path_factory.mktemp("run"))
-
 
 # ------------------------------------------------------------------------------------------
 # prediction

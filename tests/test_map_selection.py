@@ -253,7 +253,7 @@ def check_selection(tab: Tab, points: pd.DataFrame, poly: list[tuple[float, floa
     return order
 
 
-def lasso_scenario(browser, url: str, points: pd.DataFrame) -> None:
+def lasso_scenario(browser, url: str, points: pd.DataFrame) -> list[int]:
     tab = Tab(browser, url)
     page = tab.page
     try:
@@ -286,11 +286,12 @@ def lasso_scenario(browser, url: str, points: pd.DataFrame) -> None:
         gid = tooltip.locator(".gm-gid").inner_text().strip()
         assert gid in set(points["GalaxyID"].astype(str)), gid
         assert not tab.problems, "; ".join(tab.problems)
+        return selected
     finally:
         page.close()
 
 
-def box_scenario(browser, url: str, points: pd.DataFrame) -> None:
+def box_scenario(browser, url: str, points: pd.DataFrame) -> tuple[list[int], dict]:
     tab = Tab(browser, url)
     page = tab.page
     try:
@@ -334,15 +335,18 @@ def box_scenario(browser, url: str, points: pd.DataFrame) -> None:
                          "same": True}, state
         assert tab.selected() == smaller, "changing the colouring changed the selection"
         assert not tab.problems, "; ".join(tab.problems)
+        return smaller, state
     finally:
         page.close()
 
 
 def test_lasso_selects_the_points_inside_and_downloads_their_ids(in_browser, page_url):
     url, points = page_url
-    in_browser(lasso_scenario, url, points)
+    selected = in_browser(lasso_scenario, url, points)  # the scenario checks each step
+    assert CAP < len(selected) < len(points)
 
 
 def test_box_selection_and_novelty_colouring(in_browser, page_url):
     url, points = page_url
-    in_browser(box_scenario, url, points)
+    smaller, colouring = in_browser(box_scenario, url, points)  # the scenario checks each step
+    assert 0 < len(smaller) < len(points) and colouring["bar_title"] == "novelty (low to high)"

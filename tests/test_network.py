@@ -14,22 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from networks import ARCH, SIZE, small_data, train_small
+from networks import ARCH, SIZE
 
 from helpers.data.schema import COLUMNS, QUESTIONS
 from helpers.errors import ParameterError, UserError
 from helpers.net import inference, network
-
-
-@pytest.fixture(scope="module")
-def data():
-    return small_data()
-
-
-@pytest.fixture(scope="module")
-def trained(data, tmp_path_factory):
-    return train_small(data, tmp_path_factory.mktemp("run"))
-
 
 # ------------------------------------------------------------------------------------------
 # heads

@@ -11,7 +11,7 @@ import nbformat
 import pytest
 import yaml
 
-from helpers import paths, profiles
+from helpers import chapters, paths, profiles
 
 
 def _name(requirement: str) -> str:
@@ -168,3 +168,37 @@ def test_no_tracked_file_reaches_outside_the_repository():
     there; nothing anchors on a folder above the root or on a developer's machine."""
     found = [hit for name, text in _tracked_text_files() for hit in outside_references(name, text)]
     assert not found, "\n".join(found)
+
+
+# The chapters read as the study (issue 22): what the reader meets first is prose, the imports
+# and the run's parameters are folded away, cells are short and sit beside prose, no cell
+# defines a function or parses a name, and the replay's bookkeeping is kept from the reader.
+PARSING = re.compile(r"\.(split|rsplit|partition|removeprefix|removesuffix)\(|\bre\.")
+MAX_LINES = 12
+
+
+@pytest.mark.parametrize("source", profiles.chapter_sources(), ids=lambda p: p.name)
+def test_chapters_read_as_the_study(source):
+    cells = jupytext.read(source).cells
+    assert cells[0].cell_type == "markdown" and re.search(r"^# \S", cells[0].source, re.M), \
+        f"{source.name}: a chapter opens with its title and a sentence, before any code"
+    code = [(i, c) for i, c in enumerate(cells) if c.cell_type == "code"]
+    tags = {i: set(c.metadata.get("tags", [])) for i, c in code}
+    first, second = code[0][0], code[1][0]
+    assert "hide-input" in tags[first] and "import" in cells[first].source, f"{source.name}: imports fold away"
+    assert {"parameters", "hide-input"} <= tags[second], f"{source.name}: the parameters fold away"
+    assert cells[second].source.startswith(chapters.PARAMETERS_LABEL), \
+        f"{source.name}: the parameters cell is labelled as this run's values"
+    for i, cell in code:
+        lines = cell.source.splitlines()
+        where = f"{source.name}, cell {i}: {lines[0][:50] if lines else ''}"
+        assert "parameters" in tags[i] or len(lines) <= MAX_LINES, f"{where}: {len(lines)} lines"
+        assert not re.search(r"^\s*(def|class|async def) ", cell.source, re.M), f"{where}: defines a function"
+        assert "lambda" not in cell.source, f"{where}: defines a function (lambda)"
+        assert not PARSING.search(cell.source), f"{where}: parses a string"
+        assert "NBVAL" not in cell.source, f"{where}: nbval markers are cell tags, not comments"
+        beside = [cells[j].cell_type for j in (i - 1, i + 1) if 0 <= j < len(cells)]
+        assert "markdown" in beside, f"{where}: every code cell sits beside prose"
+        if "close_chapter" in cell.source:
+            assert "remove-output" in tags[i], f"{where}: the replay's report is kept from the reader"
+            assert len(lines) <= 4, f"{where}: a chapter closes in a few lines"

@@ -39,7 +39,7 @@ def instrument() -> pd.DataFrame:
     return pd.read_csv(FIXTURES / "instrument_stats.csv")
 
 
-def test_reference_table() -> None:
+def test_real_stats_table() -> None:
     real = realism.real_stats()
     assert list(real.columns) == list(realism.STATISTICS)
     assert len(real) == N_REAL

@@ -87,7 +87,6 @@ def test_tsne_schedule_ends_no_worse_than_opentsnes_default():
                    negative_gradient_method="fft", n_jobs=1, random_state=3).fit(
         np.ascontiguousarray(x, dtype=np.float64))
     assert kl <= 1.1 * float(default.kl_divergence)
-    assert R._tsne_iterations(len(x)) == (R._TSNE_EE_ITER, R._TSNE_N_ITER)
 
 
 def test_tsne_affinities_keep_the_perplexity_over_twice_as_many_neighbours():

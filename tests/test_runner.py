@@ -193,8 +193,12 @@ def test_real_data_profile_runs_every_chapter_without_truth_and_renders_the_book
     assert "lda" not in compare["best_vs_labels"]  # LDA saw the labels: never the label-blind best
     new = pd.read_parquet(run_dir / "new_galaxies.parquet")  # chapter 7: the test images, unscored
     assert len(new) == 8 and new["predicted"].notna().all() and "true_label" not in new
+    oddest = pd.read_parquet(run_dir / "novelty.parquet")  # chapter 9: ranked, nothing scored
+    assert len(oddest) == len(clusters) and oddest["novelty"].is_monotonic_decreasing
+    assert "auc" not in metrics["at_work"] and metrics["at_work"]["headlines"] == {}
     html = sandbox / "_build" / "html"
-    for page in ("01_labels", "04_reduce", "05_cluster", "06_compare", "07_new_galaxies"):
+    for page in ("01_labels", "04_reduce", "05_cluster", "06_compare", "07_new_galaxies",
+                 "09_codes_at_work"):
         text = (html / "notebooks" / f"{page}.html").read_text()
         assert "real data" in text and "mock Galaxy Zoo (" not in text and "<img" in text
     findings = (html / "book" / "findings.html").read_text()

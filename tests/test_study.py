@@ -27,11 +27,14 @@ def test_open_chapter_resolves_the_folders_and_says_whose_data(tmp_path):
 
 
 def test_close_chapter_records_headlines_and_the_environment_and_prints_the_report(tmp_path, capsys):
+    from helpers.run import Run
+
     source = {"kind": "real", "description": "real data: a folder of someone's own"}
-    metrics = study.close_chapter(tmp_path, "train", {"galaxies": 5},
-                                  headlines={"holdout_rmse": {"tree": 0.1}}, source=source)
+    chapter = study.Chapter(tmp_path / "data", tmp_path, source, Run(tmp_path))
+    kept = study.Kept({"galaxies": 5}, {"holdout_rmse": {"tree": 0.1}}, {})
+    assert study.close_chapter(chapter, "train", kept) is None  # a notebook would show it
     saved = json.loads((tmp_path / "metrics.json").read_text())
-    assert saved == metrics and saved["train"]["galaxies"] == 5
+    assert saved["train"]["galaxies"] == 5
     assert saved["train"]["headlines"] == {"holdout_rmse": {"tree": 0.1}}
     env = saved["train"]["environment"]
     assert env["threads"] >= 1 and env["kernels"]["torch_cpu_capability"] and env["packages"]["torch"]

@@ -9,6 +9,7 @@ import signal
 import numpy as np
 import pandas as pd
 import pytest
+from images import write_jpegs
 from networks import save_small_network
 from PIL import Image
 
@@ -32,12 +33,8 @@ def run_dir(tmp_path_factory):
 def images(tmp_path_factory):
     """Galaxy-like 424 px JPEGs (the Kaggle size), one that is not an image and one cut short."""
     folder = tmp_path_factory.mktemp("images")
-    rng = np.random.default_rng(1)
-    yy, xx = np.mgrid[:424, :424]
-    for i in range(N_IMAGES):
-        r2 = (yy - 212 - rng.normal(0, 5)) ** 2 / rng.uniform(50, 900) + (xx - 212) ** 2 / 400
-        img = np.clip(rng.normal(10, 3, (424, 424, 3)) + 220 * np.exp(-r2)[..., None], 0, 255)
-        Image.fromarray(img.astype(np.uint8)).save(folder / f"{200000 + i}.jpg", quality=90)
+    for i in range(N_IMAGES):  # galaxies of different elongations
+        write_jpegs(folder, [200000 + i], seed=i, elongation=1 + i % 4)
     (folder / "300001.jpg").write_text("not a picture")
     good = (folder / "200000.jpg").read_bytes()
     (folder / "300002.jpg").write_bytes(good[: len(good) // 3])

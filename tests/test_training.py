@@ -11,21 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from networks import ARCH, SIZE, small_data, train_small
+from networks import ARCH, SIZE
 
 from helpers import scores
 from helpers.errors import ParameterError
 from helpers.net import inference, network, training
-
-
-@pytest.fixture(scope="module")
-def data():
-    return small_data()
-
-
-@pytest.fixture(scope="module")
-def trained(data, tmp_path_factory):
-    return train_small(data, tmp_path_factory.mktemp("run"))
 
 
 def test_pretrained_needs_imagenet_stats(data):

@@ -39,11 +39,13 @@ def estimate_seconds(stem: str, params: dict, profile: Profile) -> float | None:
                              + 8 * used * 0.2 / RATES["forward"])
     if stem == "03_extract_features":
         coded = min(n, params.get("n_galaxies") or n)
-        return 15 + 3 * coded / RATES["forward"]
+        return 15 + scale * 3 * coded / RATES["forward"]
     if stem in ("04_reduce", "05_cluster", "06_compare"):
         coded = min(n, 20_000)
         return {"04_reduce": 20 + coded / 40, "05_cluster": 25 + coded / 35,
                 "06_compare": 20 + coded / 100}[stem]
+    if stem == "09_codes_at_work":
+        return 10 + min(n, 20_000) / 150
     return None
 
 

@@ -22,6 +22,7 @@ import shutil
 from typing import Any, get_args
 
 from helpers import paths
+from helpers.codes.novelty import MIN_EXAMPLES, NOVELTY_METHODS, RESEMBLANCE_METHODS
 from helpers.codes.reduce import METHODS as SPACE_METHODS
 from helpers.data.cutouts import STRETCHES
 from helpers.data.dataset import ON_BAD_IMAGE
@@ -167,6 +168,12 @@ RULES = {
     ("07_new_galaxies", "fits_stretch"): _choice(*STRETCHES),
     ("08_mock_realism", "n_images"): _int_at_least(10),
     ("08_mock_realism", "examples"): _int_at_least(1),
+    ("09_codes_at_work", "novelty_method"): _choice(*NOVELTY_METHODS),
+    ("09_codes_at_work", "like_method"): _choice(*RESEMBLANCE_METHODS),
+    ("09_codes_at_work", "examples"): _int_list(MIN_EXAMPLES),
+    ("09_codes_at_work", "draws"): _int_at_least(1),
+    ("09_codes_at_work", "top"): _int_at_least(1),
+    ("09_codes_at_work", "oddest"): _int_at_least(1),
 }
 
 

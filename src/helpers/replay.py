@@ -78,6 +78,19 @@ def tolerance_for(section: str, name: str, tolerances: dict) -> float | str:
                     "every headline number needs one (its measured run-to-run spread)")
 
 
+def spreads(section: str, family: str, names, tolerances: dict | None = None) -> dict[str, float]:
+    """The tolerance of ``section.family.<name>`` for each name (its measured spread, 1.5x), by
+    name: what a sentence needs to rank values only beyond twice their spread.
+
+    >>> spreads("reduce", "trustworthiness", ["PCA", "t-SNE"],
+    ...         {"reduce": {"trustworthiness.pca": 0.09, "trustworthiness.tsne": 0.005}})
+    {'PCA': 0.09, 't-SNE': 0.005}
+    """
+    tolerances = load_tolerances() if tolerances is None else tolerances
+    return {name: tolerance_for(section, f"{family}.{name.lower().replace('-', '')}", tolerances)
+            for name in names}
+
+
 def claims(tolerances: dict | None = None) -> dict[str, list[str]]:
     """The verdicts the book states and the replay compares word for word (``claims`` in the
     tolerances): ``"section.comparison"`` -> the headlines the comparison sets against each
@@ -201,4 +214,4 @@ def write_committed(run_dir: Path, sections: list[str], source: str, path: Path 
     return path
 
 
-__all__ = ["check", "claims", "claimed", "report", "spread", "write_committed", "flatten", "tolerance_for", "HEADLINES", "TOLERANCES"]
+__all__ = ["check", "spreads", "claims", "claimed", "report", "spread", "write_committed", "flatten", "tolerance_for", "HEADLINES", "TOLERANCES"]

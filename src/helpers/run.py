@@ -36,6 +36,8 @@ from helpers.data.schema import ID_COLUMN, TEST_IMAGES, TRAIN_IMAGES, TRUTH_FILE
 from helpers.errors import DataError
 
 #: What each chapter writes into the run's folder: chapter -> (metrics.json section, files).
+#: The runner removes them before the chapter (and every later one) runs again, so that a
+#: failed or interrupted rerun never leaves an older artifact that a later chapter would trust.
 ARTIFACTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "01_labels": ("labels", ("labels.parquet", "validation.json")),
     "02_train_resnet34": ("train", ("model.safetensors", "model.json", "history.csv", "split.parquet")),
@@ -46,6 +48,7 @@ ARTIFACTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "06_compare": ("compare", ()),
     "07_new_galaxies": ("new", ("new_galaxies.parquet", "new_codes")),
     "08_mock_realism": ("realism", ()),
+    "09_codes_at_work": ("at_work", ("novelty.parquet",)),
 }
 METRICS = "metrics.json"
 SPLIT_FILE = "split.parquet"
@@ -165,6 +168,13 @@ class Run:
 
         writer_of(name)  # an artifact the run knows
         return write_parquet(frame, self.path / name)
+
+    def write_csv(self, name: str, frame: pd.DataFrame) -> Path:
+        """Write the run's CSV artifact ``name`` (``history.csv``) atomically."""
+        from helpers.artifacts import write_atomic
+
+        writer_of(name)
+        return write_atomic(self.path / name, lambda tmp: frame.to_csv(tmp, index=False))
 
     def write_json(self, name: str, obj) -> Path:
         """Write the run's JSON artifact ``name`` (``validation.json``) atomically."""

@@ -22,6 +22,7 @@ from helpers.chapters import execute_chapter, refresh_committed
 from helpers.data.schema import SOLUTIONS_CSV
 from helpers.errors import ParameterError, UserError
 from helpers.profiles import Profile
+from helpers.run import ARTIFACTS
 
 
 def prepare_data(profile: Profile) -> Path:
@@ -67,22 +68,6 @@ def _mock_matches(profile: Profile) -> bool:
         print(f"the mock in {paths.relative(profile.data_dir)} differs from {profile.path.name} "
               f"(have, want): {stale}; generating it again", flush=True)
     return not stale
-
-
-# What each chapter writes into the run folder: removed before the chapter (and every later
-# one) runs again, so that a failed or interrupted rerun never leaves an older artifact that a
-# later chapter would trust.
-ARTIFACTS: dict[str, tuple[str, tuple[str, ...]]] = {  # chapter -> (metrics.json section, files)
-    "01_labels": ("labels", ("labels.parquet", "validation.json")),
-    "02_train_resnet34": ("train", ("model.safetensors", "model.json", "history.csv", "split.parquet")),
-    "03_extract_features": ("features", ("features.parquet", "predictions.parquet",
-                                         "features_untrained.parquet")),
-    "04_reduce": ("reduce", ("embeddings.parquet",)),
-    "05_cluster": ("cluster", ("clusters.parquet",)),
-    "06_compare": ("compare", ()),
-    "07_new_galaxies": ("new", ("new_galaxies.parquet", "new_codes")),
-    "08_mock_realism": ("realism", ()),
-}
 
 
 def clear_downstream(profile: Profile, first: str) -> list[str]:

@@ -15,7 +15,8 @@ verdict.
 - :func:`label_truth_sentence`: the vote labels against the mock's truth (chapter 1);
 - :func:`stress_sentence`, :func:`growth_sentence`: the network when the pictures change
   (chapter 2);
-- :func:`heldback_sentence`: new galaxies against the mock's truth (chapter 7).
+- :func:`heldback_sentence`: new galaxies against the mock's truth (chapter 7);
+- :func:`search_sentence`: the codes at work, a search against its baselines (chapter 9).
 """
 
 from __future__ import annotations
@@ -196,6 +197,21 @@ def heldback_sentence(scores: dict[str, Estimate]) -> str:
             f"most common label: {scores['majority'].format('.0%')}).")
 
 
-__all__ = ["compare_sentence", "ranking_sentence", "stability_sentence", "family_sentence",
+def search_sentence(what: str, codes: Estimate, others: dict[str, tuple[Estimate, Estimate]],
+                    spread: dict[str, float | None], *, spec: str = ".3f") -> str:
+    """A search on the codes set against each baseline (``others``: name -> (its score, the
+    paired difference codes - it)), each part worded by :func:`compare_sentence`.
+
+    >>> e = Estimate(0.7, 0.66, 0.74, 400)
+    >>> search_sentence("AUC", e, {"raw pixels": (Estimate(0.6, 0.55, 0.65, 400),
+    ...                                            Estimate(0.1, 0.05, 0.15, 400))}, {"raw pixels": 0.02})
+    'the codes do better than raw pixels: AUC 0.700 [0.660, 0.740] against 0.600 [0.550, 0.650]'
+    """
+    return "; ".join(compare_sentence("the codes", codes, name, score, diff, what=what, spec=spec,
+                                      spread=spread.get(name))
+                     for name, (score, diff) in others.items())
+
+
+__all__ = ["search_sentence", "compare_sentence", "ranking_sentence", "stability_sentence", "family_sentence",
            "clustering_truth_sentence", "label_truth_sentence", "stress_sentence", "growth_sentence",
            "heldback_sentence"]

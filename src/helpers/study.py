@@ -159,7 +159,7 @@ def open_chapter(data_dir: str | Path, run_dir: str | Path, *, seed: int = 42,
     return Chapter(data_path, run_path, source, Run(run_path, data_path))
 
 
-def close_chapter(chapter: Chapter, section: str, kept: Kept) -> dict:
+def close_chapter(chapter: Chapter, section: str, kept: Kept) -> None:
     """The last cell of every chapter: record, glue, and check the headline numbers.
 
     Writes ``kept.record`` (plus the headlines, the data source and the :func:`environment`) as
@@ -167,17 +167,16 @@ def close_chapter(chapter: Chapter, section: str, kept: Kept) -> dict:
     prints :func:`helpers.replay.report`: whether each headline lies within its run-to-run
     tolerance of the committed run. The replay compares that text (the cell is tagged
     ``remove-output``: the reader does not see it), so a drifting result fails
-    ``pytest --nbval``. Returns the whole ``metrics.json``.
+    ``pytest --nbval``. Returns nothing (a notebook would show what it returned).
     """
     from helpers import artifacts, replay
 
     record = {"data_source": chapter.source["kind"], **kept.record, "headlines": kept.headlines,
               "environment": environment()}
-    metrics = artifacts.update_metrics(chapter.run_path, section, record)
+    artifacts.update_metrics(chapter.run_path, section, record)
     if in_kernel():
         from myst_nb import glue
 
         for name, value in kept.glued.items():
             glue(name, value, display=False)
     print(replay.report(section, kept.headlines, chapter.source["description"]))
-    return metrics

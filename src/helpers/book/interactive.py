@@ -52,7 +52,7 @@ if TYPE_CHECKING:  # pandas and bokeh are imported when used: importing this mod
 
     import pandas as pd
 
-__all__ = ["NOISE_COLOR", "MISSING", "SELECTION_CSV", "bokehjs_files", "galaxy_map", "map_html", "thumbnail_uris"]
+__all__ = ["NOISE_COLOR", "MISSING", "SELECTION_CSV", "bokehjs_files", "galaxy_map", "map_html", "study_map", "thumbnail_uris"]
 
 #: Colour of the noise cluster (HDBSCAN/DBSCAN's ``-1``, or a category named "noise").
 NOISE_COLOR = "#c8c8c8"
@@ -539,6 +539,42 @@ def galaxy_map(points: pd.DataFrame, colourings: list[str], thumbnails: list[str
               "filename": SELECTION_CSV},
         code=_DOWNLOAD_JS))
     return column(select, plot, button, panel)
+
+
+def study_map(galaxies: pd.DataFrame, xy: np.ndarray, clusterings: dict[str, np.ndarray],
+              shown: Sequence[str], *, novelty: np.ndarray | None = None, map_points: int | None = None,
+              thumbnail_size: int = 48, seed: int = 42, title: str = "", width: int = 650):
+    """The study's interactive map (chapter 5): every galaxy of ``galaxies`` at ``xy`` (a seeded
+    sample of ``map_points`` when given), coloured by its label, by the mock's truth where there
+    is one, by each clustering of ``shown``, and by ``novelty`` (a number per galaxy), with its
+    picture on hover and the selection tools."""
+    import pandas as pd
+
+    from helpers.book.plots import LABEL_COLORS
+    from helpers.data.imagecache import load_image_array
+
+    rows = np.arange(len(galaxies))
+    if map_points is not None and map_points < len(galaxies):
+        rows = np.sort(np.random.default_rng(seed).choice(len(galaxies), map_points, replace=False))
+    chosen = galaxies.iloc[rows]
+    points = pd.DataFrame({"x": xy[rows, 0], "y": xy[rows, 1], "GalaxyID": chosen["GalaxyID"].to_numpy(),
+                           "label": chosen["label"].fillna("no votes").to_numpy()})
+    colourings = ["label"]
+    if "true_label" in galaxies:
+        points["true morphology"] = chosen["true_label"].fillna("unknown").to_numpy()
+        colourings.append("true morphology")
+    for name in dict.fromkeys(shown):
+        points[name] = clusterings[name][rows].astype(str)
+        colourings.append(name)
+    numeric = []
+    if novelty is not None:
+        points["novelty"] = np.asarray(novelty, dtype=float)[rows]
+        colourings.append("novelty")
+        numeric.append("novelty")
+    images = load_image_array(chosen["image_path"], size=64, crop=212)
+    palettes = {name: LABEL_COLORS for name in colourings if name in ("label", "true morphology")}
+    return galaxy_map(points, colourings, thumbnail_uris(images, size=thumbnail_size), palettes=palettes,
+                      title=title or f"map of {len(points)} galaxies", width=width, numeric=numeric)
 
 
 def _renumber_ids(item: dict, prefix: str) -> dict:

@@ -8,6 +8,7 @@ gathers them into the run's ``clusters.parquet``, one column per clustering, nam
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -138,7 +139,7 @@ def seed_stability(assignments: dict[int, np.ndarray]) -> dict:
     """
     from itertools import combinations
 
-    from helpers.codes.compare import score
+    from helpers.scores import partition_score as score
 
     values = [score(assignments[a], assignments[b], "ARI") for a, b in combinations(sorted(assignments), 2)]
     if not values:
@@ -191,3 +192,129 @@ def clusters_frame(ids: np.ndarray, clusterings: dict[str, np.ndarray]) -> pd.Da
             raise ValueError(f"clustering {name!r} has {len(assign)} rows for {len(frame)} galaxies")
         frame[name] = np.asarray(assign, dtype=np.int32)
     return frame
+
+
+class ClusteringName(NamedTuple):
+    """A clustering's name read back: ``kmeans8_umap7`` is k-means, k=8, on the ``umap7`` map."""
+
+    method: str  # kmeans, dbscan, hdbscan
+    k: int | None  # k-means' k (None for the density methods)
+    space: str  # the map it was computed on (a column prefix of embeddings.parquet)
+
+
+def parse_name(name: str) -> ClusteringName:
+    """The parts of a clustering's name (the columns of ``clusters.parquet``).
+
+    >>> parse_name("kmeans8_umap7"), parse_name("hdbscan_tsne2")
+    (ClusteringName(method='kmeans', k=8, space='umap7'), ClusteringName(method='hdbscan', k=None, space='tsne2'))
+    """
+    import re
+
+    match = re.fullmatch(r"([a-z]+?)(\d*)_(\w+)", name)
+    if not match:
+        raise ValueError(f"{name!r} is not a clustering name such as kmeans8_umap7 or hdbscan_tsne2")
+    method, k, space = match.groups()
+    return ClusteringName(method, int(k) if k else None, space)
+
+
+class Names(NamedTuple):
+    """The clusterings of a run, sorted by kind: every name, the k-means ones, the density ones,
+    the spaces k-means ran on, and its values of k."""
+
+    all: list[str]
+    kmeans: list[str]
+    density: list[str]
+    spaces: list[str]
+    ks: list[int]
+
+    def kmeans_by_space(self) -> dict[str, list[str]]:
+        """The k-means clusterings of each space, by k: ``{space: [kmeans3_space, ...]}``."""
+        return {space: [f"kmeans{k}_{space}" for k in self.ks] for space in self.spaces}
+
+    def label_blind_spaces(self) -> list[str]:
+        """The spaces that never saw the labels (all but LDA's)."""
+        return [space for space in self.spaces if not space.startswith("lda")]
+
+    def kmeans_at(self, k: int, spaces: list[str] | None = None) -> list[str]:
+        """The k-means clusterings with this k (on ``spaces``, default all), in space order."""
+        return [f"kmeans{k}_{space}" for space in (spaces or self.spaces) if f"kmeans{k}_{space}" in self.all]
+
+
+def names_of(columns) -> Names:
+    """Sort the clusterings of ``clusters.parquet`` (its columns but ``GalaxyID``).
+
+    >>> n = names_of(["GalaxyID", "kmeans3_pca7", "kmeans8_pca7", "kmeans3_umap7", "hdbscan_tsne2"])
+    >>> n.spaces, n.ks, n.density
+    (['pca7', 'umap7'], [3, 8], ['hdbscan_tsne2'])
+    """
+    names = [c for c in columns if c != "GalaxyID"]
+    parsed = {n: parse_name(n) for n in names}
+    kmeans_names = [n for n in names if parsed[n].method == "kmeans"]
+    return Names(names, kmeans_names, [n for n in names if parsed[n].method != "kmeans"],
+                 list(dict.fromkeys(parsed[n].space for n in kmeans_names)),
+                 sorted({parsed[n].k for n in kmeans_names}))
+
+
+def all_kmeans(spaces: dict[str, np.ndarray], k_values: Iterable[int], *, seed: int = 42) -> dict[str, np.ndarray]:
+    """k-means for every k of ``k_values`` on every space: ``kmeans<k>_<space>`` -> assignment."""
+    return {f"kmeans{k}_{name}": kmeans(x, k, seed=seed) for name, x in spaces.items() for k in k_values}
+
+
+def density_clusterings(tsne2: np.ndarray, spaces: dict[str, np.ndarray], *, min_samples: int,
+                        min_cluster_size: int) -> tuple[dict[str, np.ndarray], dict]:
+    """DBSCAN on the t-SNE map (eps read off the k-distance curve's knee) and HDBSCAN on it and
+    on the UMAP space: the clusterings, and the DBSCAN curve (eps, curve, knee)."""
+    eps, kdist, knee_at = choose_eps(tsne2, min_samples)
+    found = {"dbscan_tsne2": dbscan(tsne2, eps, min_samples),
+             "hdbscan_tsne2": hdbscan(tsne2, min_cluster_size)}
+    umap_space = next((n for n in spaces if n.startswith("umap")), None)
+    if umap_space:
+        found[f"hdbscan_{umap_space}"] = hdbscan(spaces[umap_space], min_cluster_size)
+    return found, {"eps": eps, "curve": kdist, "knee": knee_at}
+
+
+def stability(codes: np.ndarray, settings: dict, umap_space: np.ndarray | None, pca_space: tuple | None,
+              *, n_seeds: int, k: int, min_cluster_size: int) -> pd.DataFrame:
+    """How much the clusterings change with the seed: chapter 4's UMAP space rebuilt from the
+    codes with ``n_seeds`` seeds (the first is chapter 4's own: ``umap_space``), k-means and
+    HDBSCAN on each, and k-means with ``n_seeds`` starting seeds on the PCA space
+    (``(name, coordinates)``); the mean ARI between every pair of seeds, per clustering."""
+    from helpers.codes import reduce
+
+    x_in, _ = reduce.pca(codes, settings["pca_input"], seed=settings["seed"])
+    seeds = [settings["seed"] + i for i in range(n_seeds)]
+    dims = settings["umap_components"]
+    umaps = {s: umap_space if s == seeds[0] and umap_space is not None else
+             reduce.umap_embed(x_in, dims, n_neighbors=settings["umap_neighbors"],
+                               min_dist=settings["umap_min_dist"], seed=s) for s in seeds}
+    runs = {f"kmeans{k} on UMAP-{dims} (map and k-means seed)": {s: kmeans(u, k, seed=s) for s, u in umaps.items()},
+            f"HDBSCAN on UMAP-{dims} (map seed)": {s: hdbscan(u, min_cluster_size) for s, u in umaps.items()}}
+    if pca_space is not None:
+        name, x = pca_space
+        runs[f"kmeans{k} on {name} (k-means seed)"] = {s: kmeans(x, k, seed=s) for s in seeds}
+    return pd.DataFrame({name: seed_stability(a) for name, a in runs.items()}).T
+
+
+def elbows(spaces: dict[str, np.ndarray], ks: Iterable[int], *, seed: int = 42) -> pd.DataFrame:
+    """:func:`elbow` of every space: one column per space, one row per k."""
+    return pd.DataFrame({name: elbow(x, ks, seed=seed) for name, x in spaces.items()})
+
+
+def summaries(clusterings: dict[str, np.ndarray]) -> pd.DataFrame:
+    """:func:`summary` of every clustering: clusters, noise share, largest cluster's share."""
+    return pd.DataFrame({name: summary(a) for name, a in clusterings.items()}).T
+
+
+def mix_percent(mix: pd.DataFrame) -> pd.DataFrame:
+    """:func:`label_mix` in whole per cent, one column per cluster, with its size."""
+    shares = (mix.drop(columns="galaxies") * 100).round(0).astype(int)
+    return shares.assign(galaxies=mix["galaxies"]).T
+
+
+def only(clusterings: dict[str, np.ndarray], method: str) -> dict[str, np.ndarray]:
+    """The clusterings of one ``method`` (``"hdbscan"``, ``"kmeans"`` ...).
+
+    >>> list(only({"hdbscan_tsne2": 1, "dbscan_tsne2": 2, "hdbscan_umap7": 3}, "hdbscan"))
+    ['hdbscan_tsne2', 'hdbscan_umap7']
+    """
+    return {name: a for name, a in clusterings.items() if parse_name(name).method == method}

@@ -7,6 +7,7 @@ galaxies and measures what the codes hold.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -155,3 +156,39 @@ def pick_queries(galaxies: pd.DataFrame, per_label: int = 1, seed: int = 0) -> l
         if len(rows):
             picks.extend(rng.choice(rows, size=min(per_label, len(rows)), replace=False).tolist())
     return picks
+
+
+class Agreement(NamedTuple):
+    """How often the nearest training galaxies share a galaxy's label (chapter 3)."""
+
+    estimates: dict  # who -> Estimate of the share (95% interval over galaxies)
+    chance: float  # that two galaxies drawn at random share a label
+    gain: object  # Estimate: trained minus untrained on the unseen galaxies (paired)
+    unseen: int  # galaxies the network never trained on
+
+    OUT, IN, FLOOR = ("unseen galaxies (out of sample)", "training galaxies (in sample)",
+                      "unseen, untrained network")
+
+    def table(self) -> pd.DataFrame:
+        return pd.DataFrame({"galaxies": [e.n for e in self.estimates.values()],
+                             "share of 5 neighbours with the same label":
+                                 [e.format(".1%") for e in self.estimates.values()]},
+                            index=list(self.estimates)).assign(chance=f"{self.chance:.1%}")
+
+
+def agreement(codes: np.ndarray, untrained: np.ndarray, labels: pd.Series, unseen: np.ndarray, *,
+              k: int = 5, seed: int = 0) -> Agreement:
+    """Neighbour agreement of the codes on the unseen galaxies (looked up among the training
+    ones), in sample (training galaxies among each other), and of the untrained network's codes,
+    with 95% intervals, chance, and the paired gain of training on the unseen galaxies."""
+    from helpers import scores
+
+    seen = ~np.asarray(unseen)
+    shares = {Agreement.OUT: agreement_per_galaxy(codes, labels, unseen, seen, k=k),
+              Agreement.IN: agreement_per_galaxy(codes, labels, seen, seen, k=k),
+              Agreement.FLOOR: agreement_per_galaxy(untrained, labels, unseen, seen, k=k)}
+    estimates = {name: scores.bootstrap(np.mean, share, seed=seed) for name, share in shares.items()}
+    gain = scores.difference(lambda a, b: float(np.mean(a)), lambda a, b: float(np.mean(b)),
+                             shares[Agreement.OUT], shares[Agreement.FLOOR], seed=seed)
+    return Agreement(estimates, label_chance(pd.Series(labels)[np.asarray(unseen)]), gain,
+                     int(np.sum(unseen)))

@@ -43,16 +43,30 @@ class StudyMaps:
 
     def umap(self, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(study_xy, new_xy)``: the refitted 2-D UMAP map and the new galaxies placed on it."""
+        return self.umap2, self._fitted_umap().transform(self._input(codes)).astype(np.float32)
+
+    @property
+    def umap2(self) -> np.ndarray:
+        """The study's 2-D UMAP map, refitted with chapter 4's settings and seed."""
+        return self._fitted_umap().embedding_.astype(np.float32)
+
+    def _fitted_umap(self):
         if self._umap is None:
             self._umap = reduce.umap_model(self.x, 2, **self._umap_args)
-        return (self._umap.embedding_.astype(np.float32),
-                self._umap.transform(self._input(codes)).astype(np.float32))
+        return self._umap
 
     def _input(self, codes: np.ndarray) -> np.ndarray:
         if codes.shape[1] != self.pca.n_features_in_:
             raise DataError(f"new codes have {codes.shape[1]} dimensions, the study's "
                             f"{self.pca.n_features_in_}: they come from another network or layer")
         return self.pca.transform(codes).astype(np.float64)
+
+
+def study_maps(codes: np.ndarray, embeddings: pd.DataFrame, settings: dict) -> StudyMaps:
+    """:class:`StudyMaps` with the settings chapter 4 recorded (``Run.settings("04_reduce")``)."""
+    return StudyMaps(codes, embeddings, pca_input=settings["pca_input"],
+                     perplexity=settings["tsne_perplexity"], umap_neighbors=settings["umap_neighbors"],
+                     umap_min_dist=settings["umap_min_dist"], seed=settings["seed"])
 
 
 def predict_labels(study_codes: np.ndarray, study_labels: pd.Series, codes: np.ndarray, *,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -133,7 +134,7 @@ def tsne(x: np.ndarray, *, perplexity: float = 200, learning_rate: float | str =
     """
     model = tsne_model(len(x), perplexity=perplexity, learning_rate=learning_rate, seed=seed,
                        n_jobs=n_jobs)
-    model.early_exaggeration_iter, model.n_iter = _tsne_iterations(len(x))
+    model.early_exaggeration_iter, model.n_iter = _TSNE_EE_ITER, _TSNE_N_ITER
     model.final_momentum = _TSNE_FINAL_MOMENTUM
     model.ints_in_interval = _TSNE_INTS_IN_INTERVAL
     x = np.ascontiguousarray(x, dtype=np.float64)
@@ -170,11 +171,6 @@ _TSNE_EE_ITER = 100
 _TSNE_N_ITER = 650
 _TSNE_FINAL_MOMENTUM = 0.9
 _TSNE_INTS_IN_INTERVAL = 1  # openTSNE's FFT grid: one interval per unit of the map (its default)
-
-
-def _tsne_iterations(n: int) -> tuple[int, int]:
-    """``(early exaggeration, normal)`` iterations of chapter 4's t-SNE on ``n`` points."""
-    return _TSNE_EE_ITER, _TSNE_N_ITER
 
 
 def umap_embed(x: np.ndarray, n_components: int = 2, *, n_neighbors: int = 50, min_dist: float = 0.15,
@@ -299,3 +295,56 @@ def _threads() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - not Linux
         return max(1, os.cpu_count() or 1)
+
+
+class Maps(NamedTuple):
+    """Chapter 4's views of the codes: every map by name (``pca2``, ``pca7``, ``lda2``, ``lda7``,
+    ``tsne2``, ``umap2``, ``umap7``), the PCA variance shares, the t-SNE KL, LDA's axes."""
+
+    maps: dict[str, np.ndarray]
+    variance: np.ndarray
+    kl: float
+    lda_used: int
+
+    def two_d(self) -> dict[str, np.ndarray]:
+        """The 2-D maps by method name (PCA, LDA, t-SNE, UMAP), as chapter 4 draws them."""
+        return {"PCA": self.maps["pca2"], "LDA": self.maps["lda2"], "t-SNE": self.maps["tsne2"],
+                "UMAP": self.maps["umap2"]}
+
+
+def all_maps(codes: np.ndarray, labels: pd.Series, *, pca_input: int, pca_components: int,
+             lda_components: int, tsne_perplexity: float, tsne_learning_rate, umap_neighbors: int,
+             umap_min_dist: float, umap_components: int, seed: int = 42) -> Maps:
+    """Every map of chapter 4 with its settings: PCA to ``pca_input`` (t-SNE and UMAP start from
+    it) and its 2-D and ``pca_components``-D views, LDA in 2 and ``lda_components`` dimensions,
+    t-SNE in 2, UMAP in 2 and ``umap_components``."""
+    x_in, share = pca(codes, pca_input, seed=seed)
+    lda2, _ = lda(codes, labels, 2)
+    ldak, lda_used = lda(codes, labels, lda_components)
+    tsne2, kl, _ = tsne(x_in, perplexity=tsne_perplexity, learning_rate=tsne_learning_rate, seed=seed)
+    umap = {n: umap_embed(x_in, n, n_neighbors=umap_neighbors, min_dist=umap_min_dist, seed=seed)
+            for n in (2, umap_components)}
+    maps = {"pca2": x_in[:, :2], f"pca{pca_components}": x_in[:, :pca_components], "lda2": lda2,
+            f"lda{lda_used}": ldak, "tsne2": tsne2, "umap2": umap[2],
+            f"umap{umap_components}": umap[umap_components]}
+    return Maps(maps, share, float(kl), int(lda_used))
+
+
+def resolved(frame: pd.DataFrame, names) -> dict[str, str]:
+    """Each space as a profile names it (``"lda"``) -> the map chapter 4 wrote (``"lda7"``)."""
+    return {name: resolve_space(frame, name) for name in names}
+
+
+def spaces(frame: pd.DataFrame, names) -> dict[str, np.ndarray]:
+    """The coordinates of each space of ``names`` (methods or map names), by resolved name."""
+    return {full: coordinates(frame, full) for full in resolved(frame, names).values()}
+
+
+def first_space(spaces: dict[str, np.ndarray], method: str) -> np.ndarray | None:
+    """The coordinates of the first space of ``method`` (``"umap"`` -> ``umap7``), or None."""
+    return next((x for name, x in spaces.items() if name.startswith(method)), None)
+
+
+def named_space(spaces: dict[str, np.ndarray], method: str) -> tuple[str, np.ndarray] | None:
+    """``(name, coordinates)`` of the first space of ``method``, or None."""
+    return next(((name, x) for name, x in spaces.items() if name.startswith(method)), None)

@@ -10,7 +10,6 @@ Feature sets are a run's ``features.parquet`` or a ``featurize`` output folder.
 from __future__ import annotations
 
 import io
-import re
 from pathlib import Path
 
 import numpy as np
@@ -19,11 +18,7 @@ import pandas as pd
 from helpers.codes.neighbours import Index
 from helpers.data.schema import ID_COLUMN
 from helpers.errors import DataError, ParameterError
-
-
-def code_columns(frame: pd.DataFrame) -> list[str]:
-    """The code columns (``f000`` ...) of a features table or featurize output, in order."""
-    return [c for c in frame.columns if re.fullmatch(r"f\d{3,}", str(c))]
+from helpers.run import code_columns
 
 
 def feature_table(path: str | Path, storage_options: dict | None = None) -> pd.DataFrame:

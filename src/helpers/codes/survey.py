@@ -606,6 +606,14 @@ def _merge_bad(out: store.Location) -> pd.DataFrame:
     return table
 
 
+def read_codes_and_table(out_dir: str | Path, storage_options: dict | None = None):
+    """:func:`read_codes` and the codes alone as a float32 matrix: ``(table, codes)``."""
+    from helpers.run import code_columns
+
+    table = read_codes(out_dir, storage_options)
+    return table, table[code_columns(table)].to_numpy(np.float32)
+
+
 def read_codes(out_dir: str | Path, storage_options: dict | None = None) -> pd.DataFrame:
     """All shards of a featurize output (a path or URL) as one table sorted by GalaxyID."""
     out = store.locate(out_dir, storage_options)

@@ -173,3 +173,23 @@ def compare(real: pd.DataFrame | str | os.PathLike[str], mock: pd.DataFrame | st
 def real_stats() -> pd.DataFrame:
     """The statistics of 2,000 real Kaggle training cutouts (``data/calibration/``)."""
     return pd.read_csv(REAL_STATS)
+
+
+def example_classes(data_dir: str | os.PathLike[str], truth: pd.DataFrame | None,
+                    labels: pd.DataFrame) -> pd.DataFrame:
+    """The training images of ``data_dir`` with a class each for a gallery: the morphology the
+    mock drew (``truth``), or on real data the vote label (``labels``): ``GalaxyID``, ``class``,
+    ``image_path`` (images that exist only)."""
+    from helpers.data.schema import ID_COLUMN, TRAIN_IMAGES
+
+    source = (truth[[ID_COLUMN, "true_label"]] if truth is not None else labels[[ID_COLUMN, "label"]])
+    classes = source.set_axis([ID_COLUMN, "class"], axis=1)
+    classes = classes.assign(image_path=[str(Path(data_dir) / TRAIN_IMAGES / f"{i}.jpg") for i in classes[ID_COLUMN]])
+    return classes[classes["image_path"].map(lambda p: Path(p).exists())].reset_index(drop=True)
+
+
+def formatted(table: pd.DataFrame) -> pd.DataFrame:
+    """:func:`compare`'s table as text with three significant digits, its columns named for a
+    reader (``real q50``, ``this run q50``)."""
+    shown = table.rename(columns=lambda c: c.replace("mock_", "this run ").replace("real_", "real "))
+    return shown.map(lambda v: f"{v:,.3g}")

@@ -76,3 +76,12 @@ UNCERTAIN_LABEL = "uncertain"
 SEED_LABELS: tuple[str, ...] = ROUND_LABELS + EDGE_ON_LABELS + DISK_LABELS
 LABELS: tuple[str, ...] = SEED_LABELS + (STAR_LABEL,)
 ALL_LABELS: tuple[str, ...] = LABELS + (UNCERTAIN_LABEL,)
+
+
+def family_of(label: str) -> str:
+    """The family a label belongs to: the part of its name before the colon.
+
+    >>> family_of("edge-on disk: boxy bulge"), family_of("star or artifact")
+    ('edge-on disk', 'star or artifact')
+    """
+    return str(label).split(":", 1)[0]

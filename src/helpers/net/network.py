@@ -206,6 +206,32 @@ def _fetch_weights(url: str, path: Path, timeout: float = 30.0) -> None:
         socket.setdefaulttimeout(previous)
 
 
+def start_note(arch: str, pretrained: bool) -> str:
+    """The sentence chapter 2 shows under its data banner: where the network starts from.
+
+    >>> start_note("resnet18", False)
+    '**Network:** resnet18 from random weights (trained from scratch: no ImageNet weights offline).'
+    """
+    start = "ImageNet weights" if pretrained else "random weights (trained from scratch: no ImageNet weights offline)"
+    return f"**Network:** {arch} from {start}."
+
+
+def describe(config: dict) -> str:
+    """One line on a saved network (its ``model.json``).
+
+    >>> describe({"arch": "resnet18", "head": "tree", "image_size": 64, "crop": 212, "data_source": "mock"})
+    'resnet18 with the tree head, trained at 64 px (crop 212) on mock data'
+    """
+    return (f"{config['arch']} with the {config['head']} head, trained at {config['image_size']} px "
+            f"(crop {config['crop']}) on {config['data_source']} data")
+
+
+def untrained_like(config: dict, seed: int = 42):
+    """The network ``config`` describes, with seeded random weights (the untrained baseline), on
+    the default device."""
+    return build_model(config["arch"], config["head"], seed=seed).to(default_device())
+
+
 def check_pretrained(arch: str = "resnet34", *, download: bool = True) -> Path:
     """The path of ``arch``'s ImageNet weights, fetched once if absent; :class:`UserError` if that fails.
 

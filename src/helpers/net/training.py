@@ -82,6 +82,7 @@ __all__ = [
     "build_learner",
     "find_lr",
     "make_dataloaders",
+    "stats_for",
     "split_indices",
     "train",
 ]
@@ -171,6 +172,12 @@ class _ArrayDataset:
 def augmentations(augment: str | bool = "rotations") -> list:
     """The training-batch transforms of ``augment`` (:data:`helpers.net.augment.AUGMENTS`)."""
     return augmentation.transforms(augment)
+
+
+def stats_for(pretrained: bool) -> str:
+    """The normalisation of :func:`make_dataloaders` that suits the weights: ImageNet's
+    statistics for ImageNet weights, the training split's own for a network from scratch."""
+    return "imagenet" if pretrained else "train"
 
 
 def make_dataloaders(images: np.ndarray, targets: np.ndarray, *, valid_pct: float = 0.2,
