@@ -158,7 +158,7 @@ if recovery.confusion is not None:
 out = labels.labels_table(ours, seed_rule, galaxies)
 chapter.run.write_table("labels.parquet", out)
 
-# %% tags=["remove-output"]
+# %% tags=["remove-cell"]
 kept = records.labels(out, report, counts, changed, recovery)
 study.close_chapter(chapter, "labels", kept)
 

@@ -233,7 +233,7 @@ chapter.run.write_csv("history.csv", trained.history)
 print(f"saved the {saved} head (trained with {augment}) to "
       f"{paths.relative(chapter.run_path / 'model.safetensors')}")
 
-# %% tags=["remove-output"]
+# %% tags=["remove-cell"]
 kept = records.train(arch=arch, saved=saved, planned=planned,
                      settings=settings, split=dls.split, sample=sample,
                      scored=scored, stressed=stressed, trained=trained)

@@ -152,7 +152,7 @@ agreement.table()
 # The chapter keeps the codes and these shares; the replay compares them with the committed
 # run's.
 
-# %% tags=["remove-output"]
+# %% tags=["remove-cell"]
 kept = records.features(agreement, layer=layer, galaxies=galaxies,
                         codes=codes)
 study.close_chapter(chapter, "features", kept)

@@ -162,7 +162,7 @@ settings = {
     "umap_components": umap_components, "pca_components": pca_components,
     "seed": seed}
 
-# %% tags=["remove-output"]
+# %% tags=["remove-cell"]
 kept = records.reduce(views, trust, ranking, galaxies=len(frame),
                       settings=settings)
 study.close_chapter(chapter, "reduce", kept)

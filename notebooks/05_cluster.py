@@ -194,7 +194,7 @@ layout = interactive.study_map(
 page = interactive.map_html(layout, bokehjs="book")
 glue("galaxy_map", HTML(page), display=False)
 
-# %% tags=["remove-output"]
+# %% tags=["remove-cell"]
 kept = records.cluster(clusterings, curve, density, stability,
                        gallery=gallery, space=space, settings=settings)
 study.close_chapter(chapter, "cluster", kept)

@@ -213,7 +213,7 @@ said = compare.verdicts(found, spread, seed=seed)
 for _, sentence in said.values():
     print(sentence)
 
-# %% tags=["remove-output"]
+# %% tags=["remove-cell"]
 kept = records.compare(found, said, vs, families, blind_across,
                        knn_k=knn_k)
 study.close_chapter(chapter, "compare", kept)

@@ -152,7 +152,7 @@ predicted = scored.result["predicted"].iloc[examples]
 plots.show_photo(plots.similar_sheet(pictures, galaxies, rows, sims,
                                      predicted))
 
-# %% tags=["remove-output"]
+# %% tags=["remove-cell"]
 kept = records.new(scored, summary, n_codes=len(new), vote_k=vote_k)
 study.close_chapter(chapter, "new", kept)
 

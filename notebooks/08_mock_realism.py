@@ -108,7 +108,7 @@ plots.show_photo(gallery)
 # only by scoring it on real cutouts (see the project's issues for those scores); a run on the
 # real data (`params/kaggle.yml`) needs no mock at all.
 
-# %% tags=["remove-output"]
+# %% tags=["remove-cell"]
 kept = records.realism(table, measured=len(ours), real=len(real))
 study.close_chapter(chapter, "realism", kept)
 

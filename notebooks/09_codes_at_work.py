@@ -168,9 +168,8 @@ plots.show_photo(plots.search_tops(search, paths, kind, n=shown_examples))
 # trained on it; chapter 5's interactive map is coloured by the same score.
 
 # %%
-chapter.run.write_table("novelty.parquet", novelty.ranked(
-    galaxies["GalaxyID"].to_numpy(), novelty_of["codes"], "novelty")
-    .assign(trained=lambda t: ~chapter.run.unseen(t)))
+chapter.run.write_table("novelty.parquet", oddity.novelty_table(
+    galaxies["GalaxyID"], novelty_of["codes"], ~unseen))
 print(f"novelty.parquet: {len(galaxies)} galaxies")
 
 # %% [markdown]
@@ -181,7 +180,7 @@ print(f"novelty.parquet: {len(galaxies)} galaxies")
 # More like a few examples: {glue:text}`like_sentence`. Each verdict is drawn only where the
 # difference is more than twice what a second training moves it by (the replay's tolerance).
 
-# %% tags=["remove-output"]
+# %% tags=["remove-cell"]
 kept = records.at_work(
     found, search, n_examples=shown_examples, galaxies=len(galaxies),
     method=novelty_method, like_method=like_method)

@@ -200,5 +200,5 @@ def test_chapters_read_as_the_study(source):
         beside = [cells[j].cell_type for j in (i - 1, i + 1) if 0 <= j < len(cells)]
         assert "markdown" in beside, f"{where}: every code cell sits beside prose"
         if "close_chapter" in cell.source:
-            assert "remove-output" in tags[i], f"{where}: the replay's report is kept from the reader"
+            assert "remove-cell" in tags[i], f"{where}: the replay's report is kept from the reader"
             assert len(lines) <= 4, f"{where}: a chapter closes in a few lines"

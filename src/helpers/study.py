@@ -166,7 +166,7 @@ def close_chapter(chapter: Chapter, section: str, kept: Kept) -> None:
     the chapter's section of ``metrics.json``, glues ``kept.glued`` for the book's pages, and
     prints :func:`helpers.replay.report`: whether each headline lies within its run-to-run
     tolerance of the committed run. The replay compares that text (the cell is tagged
-    ``remove-output``: the reader does not see it), so a drifting result fails
+    ``remove-cell``: the reader sees neither it nor its output), so a drifting result fails
     ``pytest --nbval``. Returns nothing (a notebook would show what it returned).
     """
     from helpers import artifacts, replay

@@ -63,6 +63,13 @@ def png_bytes(fig) -> bytes:
                         metadata={TEXT_SIZE_KEY: f"{smallest_text_px(fig):.2f}"})
 
 
+#: The width a figure may take in the book's column without being scaled down (688 px at
+#: 1280 px, at the 80 dpi of :func:`style`), and the smallest font that stays readable there
+#: (8 pt = 8.9 px; tests/test_book_browser.py wants 8 px on screen).
+BOOK_WIDTH_IN = 8.4
+SMALLEST_PT = 8
+
+
 def style() -> None:
     """One matplotlib style for every chapter (deterministic PNGs, readable at book width)."""
     plt.rcParams.update({
@@ -96,19 +103,25 @@ def vote_histograms(frame: pd.DataFrame, questions: Sequence[int] = (1, 2, 4, 7,
 
     Conditional fractions (answer / parent) show how decisive volunteers were at that step.
     """
-    fig, axes = plt.subplots(1, len(questions), figsize=(3.2 * len(questions), 3.1), sharey=False)
+    ncols = min(3, len(questions))
+    nrows = -(-len(questions) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(BOOK_WIDTH_IN, 3.3 * nrows), squeeze=False)
+    for ax in axes.ravel()[len(questions):]:
+        ax.set_visible(False)
     edges = np.linspace(0, 1, bins + 1)
-    for ax, q in zip(np.atleast_1d(axes), questions, strict=True):
+    for ax, q in zip(axes.ravel(), questions, strict=False):
         question = QUESTIONS[q]
         parent = frame[question.parent].to_numpy() if question.parent else np.ones(len(frame))
         reached = parent > 0.05
         for col, name in zip(question.columns, question.answers, strict=True):
             cond = frame[col].to_numpy()[reached] / parent[reached]
             ax.hist(np.clip(cond, 0, 1), bins=edges, histtype="step", linewidth=1.5, label=name)
-        ax.set_title(textwrap.fill(f"Q{q}: {question.text}", 36), fontsize=8)
-        ax.set_xlabel("fraction of votes at this question")
-        ax.legend(fontsize=7, frameon=False)
-    np.atleast_1d(axes)[0].set_ylabel("galaxies")
+        ax.set_title(textwrap.fill(f"Q{q}: {question.text}", 30), fontsize=SMALLEST_PT)
+        ax.set_xlabel("fraction of votes here", fontsize=SMALLEST_PT)
+        ax.tick_params(labelsize=SMALLEST_PT)
+        ax.legend(fontsize=SMALLEST_PT, frameon=False)
+    for row in axes:
+        row[0].set_ylabel("galaxies")
     fig.tight_layout()
     return fig
 
@@ -200,7 +213,7 @@ def training_curves(histories: dict[str, pd.DataFrame]):
 
 def per_question_bars(table: pd.DataFrame):
     """Hold-out RMSE per question (rows) for each network (columns)."""
-    ax = table.plot.barh(figsize=(7, 4.5))
+    ax = table.plot.barh(figsize=(5.2, 4.5))
     ax.invert_yaxis()
     ax.set_xlabel("hold-out RMSE")
     ax.legend(frameon=False, fontsize=8)
@@ -457,7 +470,7 @@ def label_scatter(xy: np.ndarray, labels: pd.Series, ax=None, s: float = 6, lege
     if unlabelled.any():
         ax.scatter(xy[unlabelled, 0], xy[unlabelled, 1], s=s, marker="x", color="black", label="no votes")
     if legend:
-        ax.legend(fontsize=7, markerscale=2, frameon=False, bbox_to_anchor=(1, 1))
+        ax.legend(fontsize=SMALLEST_PT, markerscale=2, frameon=False, bbox_to_anchor=(1, 1))
     return ax
 
 
@@ -511,7 +524,8 @@ def cluster_gallery(galaxies: pd.DataFrame, members: dict[int, tuple[list[int], 
     see :func:`helpers.codes.cluster.label_mix`). ``galaxies`` needs ``image_path``.
     """
     width = max(len(c) + len(r) for c, r in members.values()) + 1
-    fig, axes = plt.subplots(len(members), width, figsize=(1.05 * width + 2.2, 1.1 * len(members)),
+    cell = min(1.05, (BOOK_WIDTH_IN - 2.2) / width)  # fit the book's column
+    fig, axes = plt.subplots(len(members), width, figsize=(cell * width + 2.2, (cell + 0.05) * len(members)),
                              squeeze=False)
     for r, (cluster, (central, random)) in enumerate(members.items()):
         cells = [*central, None, *random]
@@ -526,7 +540,7 @@ def cluster_gallery(galaxies: pd.DataFrame, members: dict[int, tuple[list[int], 
         shares = mix.loc[cluster].drop("galaxies").sort_values(ascending=False)
         top = ", ".join(f"{share:.0%} {name}" for name, share in shares.head(2).items() if share > 0)
         caption = f"cluster {cluster}\n{int(mix.loc[cluster, 'galaxies'])} galaxies\n" + textwrap.fill(top, 28)
-        axes[r, 0].set_ylabel(caption, rotation=0, ha="right", va="center", fontsize=7)
+        axes[r, 0].set_ylabel(caption, rotation=0, ha="right", va="center", fontsize=SMALLEST_PT)
     axes[0, 0].set_title("nearest the centre", fontsize=8, loc="left")
     first_random = len(members[next(iter(members))][0]) + 1
     if first_random < width:
@@ -561,8 +575,9 @@ def sheet(queries: Sequence, neighbours: Sequence[Sequence], *, captions: Sequen
     if len(neighbours) != n:
         raise ValueError(f"{n} queries but {len(neighbours)} rows of neighbours")
     width = 1 + max((len(row) for row in neighbours), default=0)
-    cell, gap = 1.3, 0.4  # inches: a picture, and the caption under it
     left, top = (1.5 if row_labels is not None else 0.1), (0.6 if title else 0.3)
+    cell = min(1.3, (BOOK_WIDTH_IN - left - 0.1) / width)  # inches a picture: fit the book's column
+    gap = 0.45  # inches: the caption under a picture
     fig_w, fig_h = left + width * cell + 0.1, top + n * (cell + gap)
     fig, axes = plt.subplots(n, width, figsize=(fig_w, fig_h), squeeze=False)
     fig.subplots_adjust(left=left / fig_w, right=1 - 0.1 / fig_w, top=1 - top / fig_h, bottom=gap / fig_h,
@@ -581,10 +596,11 @@ def sheet(queries: Sequence, neighbours: Sequence[Sequence], *, captions: Sequen
                 if pictures[c] is not None:
                     ax.imshow(thumbnail(pictures[c], size=size))
                 text, colour = _caption(texts[c])
-                ax.set_xlabel(text, fontsize=6, color=colour, labelpad=1)
+                ax.set_xlabel(text, fontsize=SMALLEST_PT, color=colour, labelpad=1)
         if row_labels is not None:
             text, colour = _caption(row_labels[r])
-            axes[r, 0].set_ylabel(text, rotation=0, ha="right", va="center", fontsize=7, color=colour)
+            axes[r, 0].set_ylabel(text, rotation=0, ha="right", va="center", fontsize=SMALLEST_PT,
+                                  color=colour)
     axes[0, 0].set_title(query_title, fontsize=8)
     for c in range(1, width):
         axes[0, c].set_title(f"neighbour {c}", fontsize=8)
@@ -614,7 +630,7 @@ def ranked_sheet(rows: Sequence[Sequence], captions: Sequence[Sequence[str]], *,
     return fig
 
 
-def search_tops(search, paths: np.ndarray, kind: np.ndarray, n: int = 25, shown: int = 7):
+def search_tops(search, paths: np.ndarray, kind: np.ndarray, n: int = 25, shown: int = 5):
     """The top of each search of :func:`helpers.codes.oddity.search` with ``n`` examples: one
     row per feature, one of its examples first, then the ``shown`` best ranked galaxies with
     what the mock drew (``kind``); ``None`` when nothing was searched (real data)."""

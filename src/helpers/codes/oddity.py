@@ -167,6 +167,23 @@ def by_kind(novelty: np.ndarray, kind: np.ndarray, rows: np.ndarray) -> pd.DataF
     return pd.DataFrame(out).T
 
 
+def novelty_table(ids, novelty: np.ndarray, trained: np.ndarray) -> pd.DataFrame:
+    """``novelty.parquet``: GalaxyID, novelty (highest first) and whether the network trained on
+    the galaxy.
+
+    >>> novelty_table(np.array([7, 8]), np.array([0.4, 0.6]), np.array([True, False]))
+       GalaxyID  novelty  trained
+    0         8      0.6    False
+    1         7      0.4     True
+    """
+    from helpers.codes.novelty import ranked
+    from helpers.data.schema import ID_COLUMN
+
+    table = ranked(np.asarray(ids), novelty, "novelty")
+    seen = pd.Series(np.asarray(trained, bool), index=np.asarray(ids))
+    return table.assign(trained=seen.loc[table[ID_COLUMN]].to_numpy())
+
+
 def precision_at(score: np.ndarray, truth: np.ndarray, top: int = 100) -> float:
     """The share of galaxies with the feature among the ``top`` best scored (ties in table order).
 
@@ -252,5 +269,5 @@ def _search(representations, has, pool, rows, examples, draws, top, method, seed
 
 
 __all__ = ["ODD_FEATURES", "KINDS", "ORDINARY", "REPRESENTATIONS", "SEARCHED", "representations",
-           "aligned", "searched", "kinds", "is_odd", "auc", "Found", "novelty_auc", "by_kind",
+           "aligned", "searched", "novelty_table", "kinds", "is_odd", "auc", "Found", "novelty_auc", "by_kind",
            "precision_at", "Search", "search"]
