@@ -26,7 +26,10 @@ def estimate_seconds(stem: str, params: dict, profile: Profile) -> float | None:
     n = n_galaxies(profile)
     if not n:
         return None
-    scale = (int(params.get("image_size") or 64) / 64) ** 2 / ARCH_SPEED.get(params.get("arch"), 1.0)
+    trained = profile.chapters.get("02_train_resnet34", {})  # chapter 3 runs chapter 2's network
+    arch = params.get("arch") or trained.get("arch")
+    size = params.get("image_size") or trained.get("image_size") or 64
+    scale = (int(size) / 64) ** 2 / ARCH_SPEED.get(arch, 1.0)
     if stem == "01_labels":
         return 5 + n / RATES["decode"]
     if stem == "02_train_resnet34":
