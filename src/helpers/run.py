@@ -162,32 +162,35 @@ class Run:
         except ValueError:
             raise MissingArtifact(f"{path} cannot be read as JSON; rerun chapter 02_train_resnet34") from None
 
-    def write_table(self, name: str, frame: pd.DataFrame) -> Path:
+    # The writers return nothing: a chapter's cell that ends with one would show the path,
+    # which differs from machine to machine (and the replay compares what cells show).
+
+    def write_table(self, name: str, frame: pd.DataFrame) -> None:
         """Write the run's table ``name`` (a Parquet artifact of :data:`ARTIFACTS`) atomically."""
         from helpers.artifacts import write_parquet
 
         writer_of(name)  # an artifact the run knows
-        return write_parquet(frame, self.path / name)
+        write_parquet(frame, self.path / name)
 
-    def write_csv(self, name: str, frame: pd.DataFrame) -> Path:
+    def write_csv(self, name: str, frame: pd.DataFrame) -> None:
         """Write the run's CSV artifact ``name`` (``history.csv``) atomically."""
         from helpers.artifacts import write_atomic
 
         writer_of(name)
-        return write_atomic(self.path / name, lambda tmp: frame.to_csv(tmp, index=False))
+        write_atomic(self.path / name, lambda tmp: frame.to_csv(tmp, index=False))
 
-    def write_json(self, name: str, obj) -> Path:
+    def write_json(self, name: str, obj) -> None:
         """Write the run's JSON artifact ``name`` (``validation.json``) atomically."""
         from helpers.artifacts import write_json
 
         writer_of(name)
-        return write_json(obj, self.path / name)
+        write_json(obj, self.path / name)
 
-    def write_split(self, frame: pd.DataFrame) -> Path:
+    def write_split(self, frame: pd.DataFrame) -> None:
         """Record chapter 2's split (:func:`split_frame`) as ``split.parquet``."""
         from helpers.artifacts import write_parquet
 
-        return write_parquet(frame, self.path / SPLIT_FILE)
+        write_parquet(frame, self.path / SPLIT_FILE)
 
     def split(self, ids) -> np.ndarray:
         """The set (``train``/``holdout``/``unused``) of each galaxy of ``ids``, in that order.
