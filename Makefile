@@ -68,7 +68,7 @@ test: data lint browser ## lint, unit tests, doctests, the nbval replay and the 
 	$(PY) -m pytest --doctest-modules --ignore-glob='notebooks/*.py' $(NBVAL) src/helpers tests notebooks
 
 lock: setup ## rewrite constraints.txt from .venv (after changing dependencies; then make refresh)
-	@{ echo "# The reference environment: the versions the committed notebook outputs were made with."; \
+	@{ echo "# The pinned environment: the versions the committed notebook outputs were made with."; \
 	   echo "# make setup installs with these constraints; make lock rewrites this file from .venv."; \
 	   $(PY) -m pip freeze --exclude-editable | grep -v -E '^(-e |galactic-clustering)'; } > constraints.txt
 

@@ -212,7 +212,7 @@ def report(path: Path) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--recipes", nargs="+", default=["base"], help=f"any of {', '.join(RECIPES)}")
+    ap.add_argument("--recipes", nargs="+", default=["demo"], help=f"any of {', '.join(RECIPES)}")
     ap.add_argument("--list", action="store_true", help="print the recipes and exit")
     ap.add_argument("--mock-n", type=int, default=8000)
     ap.add_argument("--mock-seed", type=int, default=42)

@@ -6,7 +6,7 @@
 (:mod:`helpers.estimates`); a failing cell or a dead kernel ends in one
 :class:`~helpers.errors.UserError` naming the executed notebook. It never edits tracked files:
 :func:`refresh_committed` is the one exception, on purpose (``helpers run --refresh``): it writes
-an executed notebook back as the committed reference output, stripped of papermill's metadata
+an executed notebook back as the committed output, stripped of papermill's metadata
 (:func:`strip_run_metadata`) so that the diff shows only real changes.
 """
 

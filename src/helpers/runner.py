@@ -6,7 +6,7 @@ the profile asks for it (:func:`prepare_data`), removes what the rerun chapters 
 one wrote (:func:`clear_downstream`), executes the chapters with papermill into
 ``<run_dir>/notebooks/`` (:mod:`helpers.chapters`) and renders the book from a staged copy
 (:mod:`helpers.book.build`). It never edits tracked files, except on purpose with
-``refresh=True``: the executed notebooks become the committed reference outputs.
+``refresh=True``: the executed notebooks become the committed outputs.
 """
 
 from __future__ import annotations
@@ -135,7 +135,7 @@ def run(params: str | Path = "params/demo.yml", *, only: list[str] | None = None
         prepare_data(profile)
         clear_downstream(profile, sources[0].stem)
         os.environ[LOCK_OWNER_ENV] = str(os.getpid())  # our chapters may write the locked folder
-        if refresh:  # this run becomes the replay's reference: within tolerance of itself
+        if refresh:  # this run becomes the committed run: within tolerance of itself
             os.environ[replay.COMMITTED_ENV] = "1"
         try:
             executed = [execute_chapter(s, profile, refresh=refresh) for s in sources]

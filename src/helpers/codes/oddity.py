@@ -136,17 +136,17 @@ class Found(NamedTuple):
 
 
 def novelty_auc(novelty: dict[str, np.ndarray], odd: np.ndarray, rows: np.ndarray, *,
-                reference: str = "codes", seed: int = 42) -> Found:
+                base: str = "codes", seed: int = 42) -> Found:
     """AUC of each representation's novelty score (``novelty``: name -> a score per galaxy) for
     odd against the rest on ``rows`` (the unseen galaxies), and the paired difference between
-    ``reference`` and each other one (the same resampled galaxies for both)."""
+    ``base`` and each other one (the same resampled galaxies for both)."""
     y = np.asarray(odd, bool)[rows]
     if y.all() or not y.any():  # no truth (real data), or nothing to tell apart
         return Found({}, {}, int(y.sum()), int(len(y)))
     found = {name: scores.bootstrap(auc, s[rows], y, seed=seed) for name, s in novelty.items()}
-    ref = novelty[reference][rows]
+    ref = novelty[base][rows]
     diffs = {name: scores.bootstrap(lambda a, b, t: auc(a, t) - auc(b, t), ref, s[rows], y, seed=seed)
-             for name, s in novelty.items() if name != reference}
+             for name, s in novelty.items() if name != base}
     return Found(found, diffs, int(y.sum()), int(len(y)))
 
 
@@ -228,7 +228,7 @@ def search(representations: dict[str, np.ndarray], has: dict[str, np.ndarray], p
     representation, and take the precision among the ``top``; ``draws`` draws, each
     representation on the same ones. Chance is the feature's share among ``rows``; the ceiling is
     the best precision possible (all of them ranked first). The intervals are over the draws of
-    examples (the same unseen galaxies in every draw); the first representation is the reference
+    examples (the same unseen galaxies in every draw); the first representation is the base
     of the paired differences, and the first draw's ranking by it is kept for the galleries."""
     from threadpoolctl import threadpool_limits
 
@@ -261,10 +261,10 @@ def _search(representations, has, pool, rows, examples, draws, top, method, seed
                 records.append({"feature": feature, "examples": n, "representation": name,
                                 f"precision among the top {top}": est.format(".3f"),
                                 "chance": round(chance, 3), "ceiling": round(ceiling, 3)})
-            reference = next(iter(representations))
+            base = next(iter(representations))
             for name in list(representations)[1:]:
                 differences[(feature, n, name)] = scores.bootstrap(
-                    lambda a, b: float(np.mean(a - b)), found[reference], found[name], seed=seed)
+                    lambda a, b: float(np.mean(a - b)), found[base], found[name], seed=seed)
     return Search(pd.DataFrame(records), precision, differences, drawn, best)
 
 

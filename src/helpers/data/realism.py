@@ -1,7 +1,7 @@
 """How much a folder of cutouts looks like the real Galaxy Zoo: image statistics and their distance.
 
 Eleven statistics per image, the same as the calibration instrument that measured 2,000
-real Kaggle training cutouts (``data/reference/real_cutout_stats.csv``; see its README):
+real Kaggle training cutouts (``data/calibration/real_cutout_stats.csv``; see its README):
 
 ============  ==========================================================================
 bg_level      median of the 40-px border, luminance (mean of R, G, B), 0-255 counts

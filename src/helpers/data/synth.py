@@ -10,7 +10,7 @@ built, so :func:`write_mock` writes a stand-in with exactly its layout::
     OUT/mock.json                          generator, version, n, n_test, seed, label counts
 
 The model, per galaxy (all of it drawn from a per-galaxy random stream, see below). It is
-calibrated against the statistics of 2,000 real Kaggle cutouts (``data/reference/``, measured
+calibrated against the statistics of 2,000 real Kaggle cutouts (``data/calibration/``, measured
 with :mod:`helpers.data.realism`): framing, brightness, stretch, sky, noise, colour and crowding
 follow their spread.
 
