@@ -185,15 +185,14 @@ def test_similar_refuses_a_k_below_one_naming_it(tmp_path, k, capsys):
 
 
 @pytest.mark.slow
-def test_ctrl_c_stops_a_run_in_one_line_and_leaves_no_kernel(tmp_path):
+def test_ctrl_c_stops_a_run_in_one_line_and_leaves_no_kernel(tmp_path, small_mock):
     """Ctrl-C mid-chapter: exit 130, one line on stderr (no kernel traceback), the folder's lock
     released, no kernel process left behind."""
     import shutil as sh
     import signal
     import uuid
 
-    data = tmp_path / "mock"
-    synth.write_mock(data, 30, seed=2, workers=1)
+    data = small_mock  # read only: the run writes into its own folder
     run = f"ctrlc-{uuid.uuid4().hex[:8]}"
     profile = tmp_path / "p.yml"
     profile.write_text(f"run: {run}\ndata_dir: {data}\nchapters:\n"

@@ -69,14 +69,11 @@ def sandbox(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_failing_chapter_names_its_notebook(sandbox, capsys):
-    from helpers.data.synth import write_mock
-
-    data = sandbox / "mock"
-    write_mock(data, 12, seed=3, workers=1)
+def test_failing_chapter_names_its_notebook(sandbox, mock_copy, capsys):
+    data = mock_copy
     broken = sorted((data / "images_training_rev1").glob("*.jpg"))[2]
     broken.write_bytes(broken.read_bytes()[:200])  # a truncated image: chapter 1 stops on it
-    profile = write(sandbox, f"run: broken\nmock: {{n: 12, seed: 3}}\ndata_dir: {data}\n"
+    profile = write(sandbox, f"run: broken\nmock: {{n: 36, seed: 11, n_test: 2}}\ndata_dir: {data}\n"
                              "chapters: {04_reduce: {tsne_perplexity: 3, umap_neighbors: 5}}\n")
     assert cli.main(["run", "--params", str(profile), "--no-book"]) == 1
     err = capsys.readouterr().err

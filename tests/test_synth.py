@@ -21,10 +21,8 @@ N_SMALL = 6
 
 
 @pytest.fixture(scope="session")
-def mock(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("synth") / "mock"
-    synth.write_mock(out, N_MAIN, seed=11, n_test=2, workers=2)
-    return out
+def mock(small_mock: Path) -> Path:
+    return small_mock  # tests/conftest.py: N_MAIN galaxies, seed 11, 2 without votes
 
 
 @pytest.fixture(scope="session")
