@@ -33,7 +33,7 @@
 # cores and scores each one as chapters 3 and 6 do, on galaxies no recipe trained on (the curve
 # is in `benchmarks/README.md`, "Learning per CPU-minute"). On a CPU, what counts is how many
 # images pass through the network per minute: more epochs or more galaxies did equally well, a
-# higher learning rate, smaller batches, smaller images and progressive resizing all did worse,
+# higher learning rate, smaller batches and smaller images did worse, progressive resizing no better,
 # and a second network for an ablation costs as much as the first. ResNet18, the seed study's
 # smallest candidate, passes twice as many images per minute as ResNet34 and learned more in
 # any budget measured. So the demo, sized for 2 CPU cores, trains one ResNet18 for as many epochs
