@@ -289,9 +289,11 @@ def test_parallel_generation_after_torch_started_its_threads(tmp_path):
     assert len(list((tmp_path / "m" / "images_training_rev1").glob("*.jpg"))) == 6
 
 
-def test_the_command_reports_progress_to_a_log(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_command_reports_progress_to_a_log(tmp_path: Path, workers: int) -> None:
     """`synth OUT -n N > log` writes a line with counts and the time left at least every
-    progress.EVERY seconds (10 by default, the promise is 30) although stdout is a file."""
+    progress.EVERY seconds (10 by default, the promise is 30) although stdout is a file, in
+    one process and with workers (where it once waited for every chunk before saying a word)."""
     import subprocess
     import sys
 
@@ -302,7 +304,8 @@ def test_the_command_reports_progress_to_a_log(tmp_path: Path) -> None:
     env = {**os.environ, "GC_PROGRESS_EVERY": "0.2"}
     with open(log, "w") as out:
         subprocess.run([sys.executable, "-m", "helpers", "synth", str(tmp_path / "m"), "-n", "40",
-                        "--workers", "1"], stdout=out, stderr=subprocess.PIPE, env=env, check=True)
+                        "--workers", str(workers)], stdout=out, stderr=subprocess.PIPE, env=env,
+                       check=True)
     lines = log.read_text().splitlines()
     ticks = [line for line in lines if line.startswith("synth: ") and "left" in line]
     assert len(ticks) >= 2, lines

@@ -99,9 +99,10 @@ class Ticker:
         elapsed = (now or time.perf_counter()) - self.start
         if self.done >= self.total:
             return f"{self.what}: {self.total:,}{self.unit} done in {duration(elapsed)}"
-        left = elapsed / max(self.done, 1) * (self.total - self.done)
-        return (f"{self.what}: {self.done:,}/{self.total:,}{self.unit}, {duration(elapsed)} so far, "
-                f"about {duration(left)} left")
+        so_far = f"{self.what}: {self.done:,}/{self.total:,}{self.unit}, {duration(elapsed)} so far"
+        if not self.done:
+            return f"{so_far}, the time left is not known yet"
+        return f"{so_far}, about {duration(elapsed / self.done * (self.total - self.done))} left"
 
 
 class step:  # noqa: N801 - used as a context manager, reads as a phrase

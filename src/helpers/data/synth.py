@@ -65,7 +65,7 @@ import os
 import shutil
 import time
 from collections import Counter
-from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +73,7 @@ import numpy as np
 
 from helpers.data import schema
 from helpers.errors import ParameterError, UserError
-from helpers.progress import Ticker
+from helpers.progress import EVERY, Ticker
 
 GENERATOR = "helpers.data.synth"
 VERSION = "2.0"
@@ -1125,8 +1125,8 @@ def _run_jobs(seed: int, jobs: list[tuple[int, int, int]], tmp: Path, workers: i
             futures = {pool.submit(_work_chunk, seed, chunk, str(tmp)): c
                        for c, chunk in enumerate(chunks)}
             pending = set(futures)
-            while pending:
-                finished, pending = wait(pending, return_when=FIRST_EXCEPTION)
+            while pending:  # wake at each finished chunk (and at least every EVERY seconds)
+                finished, pending = wait(pending, timeout=EVERY, return_when=FIRST_COMPLETED)
                 for f in finished:
                     results[futures[f]] = f.result()  # re-raises a worker's error
                     done += len(chunks[futures[f]])
