@@ -37,8 +37,9 @@
 # and a second network for an ablation costs as much as the first. ResNet18, the seed study's
 # smallest candidate, passes twice as many images per minute as ResNet34 and learned more in
 # any budget measured. So the demo, sized for 2 CPU cores, trains one ResNet18 for as many epochs
-# as its time allows (`arch`, `epochs`); the real-data profiles train the seed's ResNet34 from
-# ImageNet weights (`params/kaggle.yml`).
+# as its time allows (`arch`, `epochs`), and so does the mock-study profile (measured there
+# too: a linear probe of 0.800 against 0.765 for the ResNet34, in less time); the real-data
+# profiles train the seed's ResNet34 from ImageNet weights (`params/kaggle.yml`).
 
 # %% tags=["hide-input"]
 import matplotlib.pyplot as plt
