@@ -119,7 +119,7 @@ UP = "." + "./"  # written in two parts, so that this file's own examples are no
 NOT_READ = {("tests/test_runner.py", UP + "up"): "a profile's run name the runner must refuse"}
 UP_PATH = re.compile(r"(?<![\w.])((?:\.\./)+[\w.\-]*(?:/[\w.\-]+)*)")
 ANCHOR = re.compile(r"Path\(__file__\)\.resolve\(\)\.parents\[(\d+)\]")
-OUTSIDE = re.compile(r"\bROOT\.parent\b|\bROOT\s*/\s*[\"']\.\.|(?<![\w.])/w[o]rk/|\.\./shared\b")
+OUTSIDE = re.compile(r"\bROOT\.parent\b|\bROOT\s*/\s*[\"']\.\.|(?<![\w.])/w[o]rk/")
 
 
 def _tracked_text_files():
@@ -153,11 +153,11 @@ def outside_references(name: str, text: str, root=paths.ROOT) -> list[str]:
 
 def test_the_reach_check_finds_paths_outside_the_root():
     """The check below is a real one: it finds what the old realism test did."""
-    old = 'SHARED = paths.ROOT' + '.parent / "shared" / "calibration" / "image_stats.py"\n'
+    old = 'TOOL = paths.ROOT' + '.parent / "elsewhere" / "tool.py"\n'  # the old test's shape
     assert outside_references("tests/test_realism.py", old)
-    assert outside_references("book/x.md", f"see `{UP}{UP}shared/calibration/README.md`")
-    assert outside_references("data/calibration/README.md", f"from `{UP}shared/calibration/x.csv`")
-    assert outside_references("README.md", "python /w" + "ork/shared/calibration/image_stats.py")
+    assert outside_references("book/x.md", f"see `{UP}{UP}elsewhere/README.md`")
+    assert outside_references("data/calibration/README.md", f"from `{UP}elsewhere/x.csv`")
+    assert outside_references("README.md", "python /w" + "ork/elsewhere/tool.py")
     assert outside_references("tests/test_x.py", "ROOT = Path(__file__).resolve()" + ".parents[3]")
     assert not outside_references("book/x.md", f"{{glue:text}}`{UP}notebooks/06_compare.ipynb::x:s`")
     assert not outside_references("tests/test_x.py", "ROOT = Path(__file__).resolve().parents[1]")

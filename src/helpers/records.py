@@ -278,7 +278,7 @@ def at_work(found, search, *, n_examples: int, galaxies: int, method: str, like_
     versus = {f: search.differences[(f, n_examples, "raw pixels")] for f in features}
     like_said = "; ".join(
         f"for {f}s, " + sentences.search_sentence(
-            f"precision among the top {search.table.columns[3].rsplit(' ', 1)[-1]}", precision[f],
+            f"precision among the top {search.counted}", precision[f],
             {"raw pixels": (search.precision[(f, n_examples, "raw pixels")], versus[f])},
             {"raw pixels": replay.tolerance_for("at_work", f"margins.{f}", tolerances)})
         for f in features)

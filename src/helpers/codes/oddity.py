@@ -203,6 +203,7 @@ class Search(NamedTuple):
     differences: dict  # (feature, n, representation) -> codes minus it, paired over the same draws
     draws: dict  # (feature, n) -> the example rows of each draw (for the galleries)
     top: dict  # (feature, n) -> the rows the codes rank first in the first draw, best first
+    counted: int  # precision is the share of the feature among this many best ranked
 
     def wide(self, n: int | list[int]) -> pd.DataFrame:
         """Precision among the top with ``n`` examples: one row per feature, one column per
@@ -265,7 +266,7 @@ def _search(representations, has, pool, rows, examples, draws, top, method, seed
             for name in list(representations)[1:]:
                 differences[(feature, n, name)] = scores.bootstrap(
                     lambda a, b: float(np.mean(a - b)), found[base], found[name], seed=seed)
-    return Search(pd.DataFrame(records), precision, differences, drawn, best)
+    return Search(pd.DataFrame(records), precision, differences, drawn, best, top)
 
 
 __all__ = ["ODD_FEATURES", "KINDS", "ORDINARY", "REPRESENTATIONS", "SEARCHED", "representations",
