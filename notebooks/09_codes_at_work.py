@@ -159,7 +159,10 @@ plots.show_photo(plots.search_tops(search, paths, kind, n=shown_examples))
 # searched for (lenses above all) are far subtler than the mock's. A "false" find may also be
 # odd in a way the mock did not label: a galaxy whose random draw of arms, bars and companions
 # happens to be unusual. Read the numbers as a comparison of the three tables on the same
-# galaxies, not as what a search of real cutouts would find.
+# galaxies, not as what a search of real cutouts would find. The demo's unseen galaxies are
+# few, and its odd ones fewer: a difference whose interval here does not exclude zero may be
+# resolved on more galaxies (the mock-study profile's run of this chapter is recorded in
+# `benchmarks/README.md`, "Novelty and more like these: which method").
 
 # %% [markdown]
 # ## Saving the scores
