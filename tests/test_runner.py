@@ -202,3 +202,60 @@ def test_real_data_profile_runs_every_chapter_without_truth_and_renders_the_book
     assert "no ground truth beyond the votes" in findings
     page = (html / "book" / "map.html").read_text()
     assert "galaxy-map" in page and page.count("true morphology") == 1  # the prose only: no truth colouring
+
+
+def _fake_chapters(monkeypatch, seconds, fail=None):
+    """Stand-in chapters that record when each ran (threads, not kernels)."""
+    import threading
+    import time
+
+    lock, spans = threading.Lock(), {}
+
+    def execute(source, profile, *, refresh=False, shared=False):
+        started = time.monotonic()
+        time.sleep(seconds.get(source.stem, 0.05))
+        with lock:
+            spans[source.stem] = (started, time.monotonic())
+        if source.stem == fail:
+            raise UserError(f"chapter {source.stem} failed")
+        return source.with_suffix(".ipynb")
+
+    monkeypatch.setattr(runner, "execute_chapter", execute)
+    return spans
+
+
+def test_chapters_run_two_at_a_time_after_what_they_read(monkeypatch):
+    from helpers.run import NEEDS
+
+    sources = profiles.chapter_sources()
+    spans = _fake_chapters(monkeypatch, {"04_reduce": 0.3, "05_cluster": 0.3, "09_codes_at_work": 0.3})
+    executed = runner.execute_chapters(sources, profile=None, jobs=2)
+    assert [p.stem for p in executed] == [s.stem for s in sources]  # chapter order, every one
+    for stem, needs in NEEDS.items():
+        for need in needs:  # never before what it reads has finished
+            assert spans[stem][0] >= spans[need][1], (stem, need)
+    train = spans["02_train_resnet34"]
+    for stem, (start, end) in spans.items():  # nothing beside the training chapter
+        assert stem == "02_train_resnet34" or end <= train[0] or start >= train[1], stem
+    times = sorted({t for span in spans.values() for t in span})
+    most = max(sum(s <= t < e for s, e in spans.values()) for t in times)
+    assert most == 2  # two at once (chapter 9 beside chapters 4 and 5) ...
+    spans = _fake_chapters(monkeypatch, {})
+    runner.execute_chapters(sources, profile=None, jobs=1)
+    order = sorted(spans, key=lambda stem: spans[stem][0])
+    assert order == [s.stem for s in sources]  # ... and with jobs=1 one after the other, in order
+    assert all(spans[a][1] <= spans[b][0] for a, b in zip(order, order[1:], strict=False))
+
+
+def test_a_failing_chapter_stops_what_has_not_started(monkeypatch):
+    spans = _fake_chapters(monkeypatch, {"03_extract_features": 0.2, "08_mock_realism": 0.0,
+                                         "09_codes_at_work": 0.3}, fail="04_reduce")
+    with pytest.raises(UserError, match="04_reduce failed"):
+        runner.execute_chapters(profiles.chapter_sources(), profile=None, jobs=2)
+    assert "09_codes_at_work" in spans  # under way when 4 failed: it finished
+    assert not {"05_cluster", "06_compare", "07_new_galaxies"} & set(spans)  # never started
+
+
+def test_jobs_must_be_a_whole_number_of_at_least_one(capsys):
+    assert cli.main(["run", "--jobs", "0"]) == 1
+    assert "--jobs 0" in capsys.readouterr().err

@@ -177,11 +177,29 @@ def read_metrics(run_dir: str | Path) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
+METRICS_LOCK = ".metrics.lock"
+
+
 def update_metrics(run_dir: str | Path, section: str, values: dict) -> dict:
-    """Replace one chapter's ``section`` of ``metrics.json`` and return the whole document."""
-    metrics = read_metrics(run_dir)
-    metrics[section] = values
-    write_json(metrics, Path(run_dir) / METRICS)
+    """Replace one chapter's ``section`` of ``metrics.json`` and return the whole document.
+
+    Chapters that run at the same time (``helpers run`` runs two when they do not depend on each
+    other) each replace their own section: the read and the write happen under one lock, so
+    neither loses the other's.
+
+    >>> import tempfile
+    >>> d = tempfile.mkdtemp()
+    >>> _ = update_metrics(d, "a", {"x": 1})
+    >>> sorted(update_metrics(d, "b", {"y": 2}))
+    ['a', 'b']
+    """
+    import fcntl
+
+    with open(Path(run_dir) / METRICS_LOCK, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        metrics = read_metrics(run_dir)
+        metrics[section] = values
+        write_json(metrics, Path(run_dir) / METRICS)
     return metrics
 
 

@@ -12,6 +12,7 @@ an executed notebook back as the committed output, stripped of papermill's metad
 
 from __future__ import annotations
 
+import os
 import shutil
 import threading
 import time
@@ -29,6 +30,7 @@ from helpers.profiles import (
     default_value,
     read_chapter,
 )
+from helpers.progress import ENV as PROGRESS_ENV
 from helpers.progress import duration, relay_progress
 
 
@@ -102,8 +104,14 @@ def merge_parameters(nb, values: dict[str, Any], origin: str) -> None:
     nb.cells = [c for c in nb.cells if c not in injected]
 
 
-def execute_chapter(source: Path, profile: Profile, *, refresh: bool = False) -> Path:
-    """Execute one chapter with papermill into ``<run_dir>/notebooks/``; return the output path."""
+def execute_chapter(source: Path, profile: Profile, *, refresh: bool = False,
+                    shared: bool = False) -> Path:
+    """Execute one chapter with papermill into ``<run_dir>/notebooks/``; return the output path.
+
+    ``shared``: another chapter runs at the same time (``helpers run --jobs``); the kernel's
+    OpenMP threads then sleep instead of spinning while they wait (``OMP_WAIT_POLICY=PASSIVE``:
+    spinning threads of two chapters on two cores took each other's time, k-means 18 s instead of
+    under 1). Thread counts, and so the results, stay those of a chapter run on its own."""
     import nbformat
     import papermill as pm
 
@@ -133,12 +141,14 @@ def execute_chapter(source: Path, profile: Profile, *, refresh: bool = False) ->
         print(f"[{source.stem}] expected to take about {duration(guess)} on a 2-core CPU like the "
               "project's build machine", flush=True)
     kernel_log = out_dir / f"{source.stem}.kernel.log"
+    progress_file = out_dir / f".{source.stem}.progress"
+    kernel_env = {PROGRESS_ENV: str(progress_file), **({"OMP_WAIT_POLICY": "PASSIVE"} if shared else {})}
     try:
-        with relay_progress(source.stem, out_dir / f".{source.stem}.progress"):
+        with relay_progress(source.stem, progress_file):
             _in_worker_thread(lambda: pm.execute_notebook(
                 str(input_path), str(output_path), parameters=inject, kernel_name=KERNEL,
                 cwd=str(paths.ROOT), progress_bar=False, log_output=False, report_mode=False,
-                kernel_manager_class=_quiet_kernel_manager(kernel_log),
+                kernel_manager_class=_quiet_kernel_manager(kernel_log, kernel_env),
             ))
     except pm.PapermillExecutionError as exc:
         raise UserError(
@@ -190,10 +200,11 @@ def _in_worker_thread(work) -> Any:
     return outcome.get("value")
 
 
-def _quiet_kernel_manager(log: Path):
+def _quiet_kernel_manager(log: Path, env: dict[str, str] | None = None):
     """A kernel manager whose kernel writes its own stderr to ``log``, not to the terminal: its
     start-up warnings, and the traceback a kernel prints when Ctrl-C stops the run mid-cell, are
-    not for the user (cell errors are in the executed notebook)."""
+    not for the user (cell errors are in the executed notebook). ``env``: variables the kernel
+    gets on top of this process's environment (this kernel's alone)."""
     from jupyter_client.manager import AsyncKernelManager
 
     class QuietKernelManager(AsyncKernelManager):
@@ -201,6 +212,8 @@ def _quiet_kernel_manager(log: Path):
             if "stderr" not in kw:
                 log.parent.mkdir(parents=True, exist_ok=True)
                 kw["stderr"] = open(log, "ab")  # noqa: SIM115 - the kernel process owns it
+            if env:
+                kw["env"] = {**(kw.get("env") or os.environ), **env}
             return await super().start_kernel(**kw)
 
     return QuietKernelManager

@@ -151,6 +151,9 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--check", action="store_true",
                    help="run nothing: check the profile's parameters, data folders, weights, disk "
                         "space and scheduler, and exit (0: all good, 1: problems listed)")
+    p.add_argument("--jobs", type=int, default=2, metavar="N",
+                   help="chapters run at the same time where one does not read another's results "
+                        "(default 2; 1: one after the other; the results are the same)")
     p.set_defaults(func=_run_run)
 
     p = sub.add_parser("prepare", help="generate the profile's mock data if it is missing", epilog=EXIT_STATUS)
@@ -171,7 +174,9 @@ def _run_run(args: argparse.Namespace) -> int:
         return 0
     from helpers.runner import run
 
-    run(args.params, only=args.only, book=not args.no_book, refresh=args.refresh, check=args.check)
+    _check_count(args.jobs, "--jobs", "chapters at a time")
+    run(args.params, only=args.only, book=not args.no_book, refresh=args.refresh, check=args.check,
+        jobs=args.jobs)
     return 0
 
 

@@ -2,7 +2,7 @@
 
 A chapter runs in a Jupyter kernel whose output (even what is written to file descriptor 2)
 lands in the executed notebook. So progress goes through a side channel: ``helpers run`` names a
-file in the environment variable ``GC_PROGRESS_FILE`` before each chapter and prints, prefixed
+file in the environment variable ``GC_PROGRESS_FILE`` of each chapter's kernel and prints, prefixed
 with the chapter, every line the kernel appends to it (:func:`relay_progress`, around each chapter
 :mod:`helpers.chapters` runs). Outside a kernel (a script, the command line) :func:`say` writes
 to stderr; inside a kernel without the variable (a notebook opened by hand, the nbval replay) it
@@ -125,11 +125,11 @@ class step:  # noqa: N801 - used as a context manager, reads as a phrase
 def relay_progress(stem: str, path: Path, *, quiet_after: float = 25.0):
     """While a chapter runs, print the progress lines its kernel writes to ``path`` (see the
     module docstring), prefixed with the chapter; after ``quiet_after`` seconds without one, say
-    that the chapter is still working, so a slow run never looks hung."""
+    that the chapter is still working, so a slow run never looks hung. The caller starts the
+    kernel with ``GC_PROGRESS_FILE=path`` in its own environment (not this process's: two
+    chapters may run at once)."""
     path.unlink(missing_ok=True)
     path.touch()
-    previous = os.environ.get(ENV)
-    os.environ[ENV] = str(path)
     stop = threading.Event()
     started = time.perf_counter()
 
@@ -157,10 +157,6 @@ def relay_progress(stem: str, path: Path, *, quiet_after: float = 25.0):
     finally:
         stop.set()
         thread.join(timeout=5)
-        if previous is None:
-            os.environ.pop(ENV, None)
-        else:
-            os.environ[ENV] = previous
         path.unlink(missing_ok=True)
 
 

@@ -50,6 +50,18 @@ ARTIFACTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "08_mock_realism": ("realism", ()),
     "09_codes_at_work": ("at_work", ("novelty.parquet",)),
 }
+# What each chapter reads, by the chapters that write it (the rest follows through these):
+# `helpers run` starts a chapter once these have finished, two at a time.
+NEEDS: dict[str, tuple[str, ...]] = {
+    "02_train_resnet34": ("01_labels",),
+    "03_extract_features": ("02_train_resnet34",),
+    "04_reduce": ("03_extract_features",),
+    "05_cluster": ("04_reduce",),
+    "06_compare": ("05_cluster",),
+    "07_new_galaxies": ("04_reduce",),
+    "08_mock_realism": ("01_labels",),
+    "09_codes_at_work": ("03_extract_features",),
+}
 METRICS = "metrics.json"
 SPLIT_FILE = "split.parquet"
 TRAIN, HOLDOUT, UNUSED = "train", "holdout", "unused"
@@ -265,5 +277,5 @@ class Run:
         return settings
 
 
-__all__ = ["Run", "MissingArtifact", "ARTIFACTS", "code_columns", "split_frame", "writer_of",
+__all__ = ["Run", "MissingArtifact", "ARTIFACTS", "NEEDS", "code_columns", "split_frame", "writer_of",
            "SPLIT_FILE", "TRAIN", "HOLDOUT", "UNUSED"]

@@ -111,9 +111,73 @@ def preflight(profile: Profile, declared: dict[str, dict[str, Any]], stems: list
                              + "\n  ".join(found))
 
 
+ALONE = {"02_train_resnet34"}  # trains with every core: nothing runs beside it
+
+
+def execute_chapters(sources: list[Path], profile: Profile, *, refresh: bool = False,
+                     jobs: int = 2) -> list[Path]:
+    """Execute ``sources`` (in chapter order), at most ``jobs`` at a time; return the executed
+    notebooks in chapter order.
+
+    A chapter starts once every chapter it reads from (:data:`helpers.run.NEEDS`) among
+    ``sources`` has finished, the earliest ready one first; chapter 2 runs alone (training uses
+    every core, and a chapter beside it would slow it more than it gains). Each chapter seeds
+    its own generators and keeps its thread counts, so the results are those of running the
+    chapters one after the other (``jobs=1``). After a failure nothing new starts; the chapters
+    under way finish, then the first error is raised. Ctrl-C stops the wait at once (the
+    kernels, whose parent is gone, stop themselves).
+    """
+    import queue
+    import threading
+
+    from helpers.run import NEEDS
+
+    stems = {s.stem for s in sources}
+    pending, running = list(sources), set()
+    executed: dict[str, Path] = {}
+    errors: list[BaseException] = []
+    finished: queue.Queue[str] = queue.Queue()
+
+    def work(source: Path) -> None:
+        try:
+            executed[source.stem] = execute_chapter(source, profile, refresh=refresh,
+                                                    shared=jobs > 1 and source.stem not in ALONE)
+        except BaseException as exc:  # handed to the waiting thread as it is
+            errors.append(exc)
+        finally:
+            finished.put(source.stem)
+
+    def ready(source: Path) -> bool:
+        needs = [n for n in NEEDS.get(source.stem, ()) if n in stems]
+        if any(n not in executed for n in needs):
+            return False
+        return not running if source.stem in ALONE else not (running & ALONE)
+
+    while True:
+        for source in [s for s in pending if not errors]:
+            if len(running) < max(jobs, 1) and ready(source):
+                pending.remove(source)
+                running.add(source.stem)
+                threading.Thread(target=work, args=(source,), name=source.stem, daemon=True).start()
+        if not running:
+            break
+        while True:
+            try:
+                running.discard(finished.get(timeout=0.2))
+                break
+            except queue.Empty:
+                continue
+    if errors:
+        raise errors[0]
+    if pending:  # cannot happen with NEEDS in chapter order; say so rather than skip a chapter
+        raise UserError(f"chapters {[s.stem for s in pending]} never became ready to run")
+    return [executed[s.stem] for s in sources]
+
+
 def run(params: str | Path = "params/demo.yml", *, only: list[str] | None = None,
-        book: bool = True, refresh: bool = False, check: bool = False) -> list[Path]:
-    """Run the chapters of a profile in order, then (optionally) render the book."""
+        book: bool = True, refresh: bool = False, check: bool = False, jobs: int = 2) -> list[Path]:
+    """Run the chapters of a profile (``jobs`` at a time where they do not depend on each other:
+    :func:`execute_chapters`), then (optionally) render the book."""
     profile = profiles.load_profile(params)
     sources = profiles.chapter_sources()
     if not sources:
@@ -138,7 +202,7 @@ def run(params: str | Path = "params/demo.yml", *, only: list[str] | None = None
         if refresh:  # this run becomes the committed run: within tolerance of itself
             os.environ[replay.COMMITTED_ENV] = "1"
         try:
-            executed = [execute_chapter(s, profile, refresh=refresh) for s in sources]
+            executed = execute_chapters(sources, profile, refresh=refresh, jobs=jobs)
         finally:
             os.environ.pop(replay.COMMITTED_ENV, None)
             os.environ.pop(LOCK_OWNER_ENV, None)
@@ -161,4 +225,4 @@ def run(params: str | Path = "params/demo.yml", *, only: list[str] | None = None
     return executed
 
 
-__all__ = ["run", "prepare_data", "clear_downstream", "preflight", "ARTIFACTS"]
+__all__ = ["run", "execute_chapters", "prepare_data", "clear_downstream", "preflight", "ARTIFACTS"]
