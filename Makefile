@@ -13,6 +13,10 @@ export NUMBA_CACHE_DIR := $(CURDIR)/.cache/numba
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
 NBVAL := --nbval  # the rest of the replay's options are in pyproject.toml, so plain pytest --nbval agrees
+# make test on two processes: the replay's chapters in order on one, the other tests beside it
+# (conftest.py); TEST_WORKERS=0 runs everything in one process, as plain pytest does
+TEST_WORKERS ?= 2
+XDIST := $(if $(filter 0,$(TEST_WORKERS)),-p no:xdist,-n $(TEST_WORKERS))
 
 .PHONY: help setup browser book book-committed chapters refresh data lock test unit quick nbval lint bench check-unseen clean clean-data
 
@@ -65,7 +69,7 @@ nbval: data ## replay the committed notebooks with nbval
 	$(PY) -m pytest $(NBVAL) notebooks
 
 test: data lint browser ## lint, unit tests, doctests, the nbval replay and the browser test of the book
-	$(PY) -m pytest --doctest-modules --ignore-glob='notebooks/*.py' $(NBVAL) src/helpers tests notebooks
+	$(PY) -m pytest $(XDIST) --doctest-modules --ignore-glob='notebooks/*.py' $(NBVAL) src/helpers tests notebooks
 
 lock: setup ## rewrite constraints.txt from .venv (after changing dependencies; then make refresh)
 	@{ echo "# The pinned environment: the versions the committed notebook outputs were made with."; \

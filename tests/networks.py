@@ -48,7 +48,6 @@ def train_small(data: tuple, run_dir: Path) -> tuple:
     """One epoch of a seeded resnet18 (linear head) on ``small_data()``, saved to ``run_dir``:
     (dls, learn, history, run_dir)."""
     images, targets, ids = data
-    torch.set_num_threads(2)
     network.seed_everything(42)
     dls = training.make_dataloaders(images, targets, bs=16, seed=42, ids=ids)
     learn = training.build_learner(dls, arch=ARCH, head="linear", seed=42)

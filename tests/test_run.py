@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import artifacts
+from helpers import artifacts, profiles
 from helpers.run import ARTIFACTS, MissingArtifact, Run, code_columns, split_frame, writer_of
 
 
@@ -96,3 +96,27 @@ def test_every_artifact_has_one_writer_and_code_columns_are_one_rule():
     assert len(files) == len(set(files))
     assert all(writer_of(f) in ARTIFACTS for f in files)
     assert code_columns(pd.DataFrame(columns=["GalaxyID", "f000", "f0001", "f12", "ra"])) == ["f000", "f0001"]
+
+
+def test_a_chapter_may_read_only_what_its_needs_name(monkeypatch, tmp_path):
+    """helpers run runs two chapters at once where NEEDS allows: a read outside a chapter's
+    NEEDS (directly or through another) fails by name instead of racing the writer."""
+    from helpers.run import CHAPTER_ENV, NEEDS, Run
+
+    assert set(NEEDS) == {s.stem for s in profiles.chapter_sources()} - {"01_labels"}
+    order = [s.stem for s in profiles.chapter_sources()]
+    assert all(order.index(n) < order.index(stem) for stem, needs in NEEDS.items() for n in needs)
+    run = Run(tmp_path)
+    monkeypatch.setenv(CHAPTER_ENV, "09_codes_at_work")
+    with pytest.raises(RuntimeError, match="09_codes_at_work reads what chapter 05_cluster writes"):
+        run.clusters()
+    with pytest.raises(RuntimeError, match="04_reduce"):
+        run.settings("04_reduce")
+    with pytest.raises(MissingArtifact, match="features.parquet is missing"):  # in its needs
+        run.features()
+    monkeypatch.setenv(CHAPTER_ENV, "06_compare")
+    with pytest.raises(MissingArtifact, match="clusters.parquet is missing"):
+        run.clusters()
+    monkeypatch.delenv(CHAPTER_ENV)  # outside helpers run (a notebook by hand, the replay): no rule
+    with pytest.raises(MissingArtifact, match="clusters.parquet is missing"):
+        run.clusters()

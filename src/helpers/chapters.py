@@ -32,6 +32,7 @@ from helpers.profiles import (
 )
 from helpers.progress import ENV as PROGRESS_ENV
 from helpers.progress import duration, relay_progress
+from helpers.run import CHAPTER_ENV
 
 
 def strip_run_metadata(nb) -> None:
@@ -142,7 +143,8 @@ def execute_chapter(source: Path, profile: Profile, *, refresh: bool = False,
               "project's build machine", flush=True)
     kernel_log = out_dir / f"{source.stem}.kernel.log"
     progress_file = out_dir / f".{source.stem}.progress"
-    kernel_env = {PROGRESS_ENV: str(progress_file), **({"OMP_WAIT_POLICY": "PASSIVE"} if shared else {})}
+    kernel_env = {PROGRESS_ENV: str(progress_file), CHAPTER_ENV: source.stem,
+                  **({"OMP_WAIT_POLICY": "PASSIVE"} if shared else {})}
     try:
         with relay_progress(source.stem, progress_file):
             _in_worker_thread(lambda: pm.execute_notebook(

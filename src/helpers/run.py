@@ -26,6 +26,7 @@ clusters.parquet is missing: run chapter 05_cluster on this run first
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -62,6 +63,35 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "08_mock_realism": ("01_labels",),
     "09_codes_at_work": ("03_extract_features",),
 }
+CHAPTER_ENV = "GC_CHAPTER"  # helpers run names the chapter in its kernel's environment
+
+
+def upstream(stem: str) -> set[str]:
+    """Every chapter whose results ``stem`` reads, directly or through another (:data:`NEEDS`).
+
+    >>> sorted(upstream("05_cluster"))
+    ['01_labels', '02_train_resnet34', '03_extract_features', '04_reduce']
+    """
+    found, todo = set(), list(NEEDS.get(stem, ()))
+    while todo:
+        chapter = todo.pop()
+        if chapter not in found:
+            found.add(chapter)
+            todo.extend(NEEDS.get(chapter, ()))
+    return found
+
+
+def check_needed(writer: str) -> None:
+    """Inside a chapter that ``helpers run`` runs, refuse to read what a chapter outside its
+    :data:`NEEDS` writes: run two at a time, that chapter may not have finished (or may be
+    rewriting it). A table that forgot a dependency fails here, by name, on every run."""
+    reader = os.environ.get(CHAPTER_ENV)
+    if reader in NEEDS and writer != reader and writer not in upstream(reader):
+        raise RuntimeError(f"chapter {reader} reads what chapter {writer} writes, but "
+                           f"helpers.run.NEEDS does not say so: add {writer!r} to its line "
+                           "(helpers run may run the two at the same time)")
+
+
 METRICS = "metrics.json"
 SPLIT_FILE = "split.parquet"
 TRAIN, HOLDOUT, UNUSED = "train", "holdout", "unused"
@@ -128,6 +158,7 @@ class Run:
     # --- the one way to read a table ----------------------------------------------------------
 
     def _file(self, name: str) -> Path:
+        check_needed(writer_of(name))
         path = self.path / name
         if not path.exists():
             raise MissingArtifact(f"{path} is missing: run chapter {writer_of(name)} on this run first")
@@ -164,6 +195,7 @@ class Run:
         """Chapter 2's network and its config (``model.safetensors`` + ``model.json``)."""
         from helpers.net.network import load_model
 
+        check_needed("02_train_resnet34")
         return load_model(self.path)
 
     def config(self) -> dict:
@@ -269,6 +301,7 @@ class Run:
 
     def settings(self, chapter: str = "04_reduce") -> dict:
         """The settings a chapter recorded for later ones (chapter 4's maps: perplexity, seeds ...)."""
+        check_needed(chapter)
         section = ARTIFACTS[chapter][0]
         settings = self.metrics().get(section, {}).get("settings")
         if not settings:
@@ -277,5 +310,5 @@ class Run:
         return settings
 
 
-__all__ = ["Run", "MissingArtifact", "ARTIFACTS", "NEEDS", "code_columns", "split_frame", "writer_of",
+__all__ = ["Run", "MissingArtifact", "ARTIFACTS", "NEEDS", "CHAPTER_ENV", "upstream", "check_needed", "code_columns", "split_frame", "writer_of",
            "SPLIT_FILE", "TRAIN", "HOLDOUT", "UNUSED"]

@@ -1,10 +1,11 @@
-"""Run the study: every chapter of a parameter profile in order, then the book.
+"""Run the study: every chapter of a parameter profile, then the book.
 
 :func:`run` reads the profile (:mod:`helpers.profiles`), checks everything the chapters will
 need before anything runs (:func:`preflight`: :mod:`helpers.preflight`), makes the mock when
 the profile asks for it (:func:`prepare_data`), removes what the rerun chapters and every later
 one wrote (:func:`clear_downstream`), executes the chapters with papermill into
-``<run_dir>/notebooks/`` (:mod:`helpers.chapters`) and renders the book from a staged copy
+``<run_dir>/notebooks/`` (:mod:`helpers.chapters`), two at a time where one does not read the
+other's results (:func:`execute_chapters`), and renders the book from a staged copy
 (:mod:`helpers.book.build`). It never edits tracked files, except on purpose with
 ``refresh=True``: the executed notebooks become the committed outputs.
 """
