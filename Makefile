@@ -60,10 +60,10 @@ lint: setup ## ruff on the package, tests, benchmarks and notebook sources
 	$(PY) -m ruff check src tests benchmarks notebooks
 
 unit: setup ## unit tests and doctests only
-	$(PY) -m pytest --doctest-modules src/helpers tests
+	$(PY) -m pytest $(XDIST) --doctest-modules src/helpers tests
 
 quick: setup ## unit tests and doctests without those marked slow (a few minutes; make test runs all)
-	$(PY) -m pytest --doctest-modules -m "not slow" src/helpers tests
+	$(PY) -m pytest $(XDIST) --doctest-modules -m "not slow" src/helpers tests
 
 nbval: data ## replay the committed notebooks with nbval
 	$(PY) -m pytest $(NBVAL) notebooks
