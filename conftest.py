@@ -52,6 +52,7 @@ def pytest_xdist_make_scheduler(config, log):
 
     return ReplayInOrder(config, log)
 
+
 # The generated data and the book's pages hold no tests (paths from this folder, so that the
 # package's own helpers/data and helpers/book are still collected, with their doctests).
 collect_ignore = ["data", "book"]
