@@ -158,11 +158,12 @@ class Run:
     # --- the one way to read a table ----------------------------------------------------------
 
     def _file(self, name: str) -> Path:
-        if any(name in files for _, files in ARTIFACTS.values()):
-            check_needed(writer_of(name))
+        writer = next((c for c, (_, files) in ARTIFACTS.items() if name in files), None)
+        if writer is not None:
+            check_needed(writer)
         path = self.path / name
         if not path.exists():
-            raise MissingArtifact(f"{path} is missing: run chapter {writer_of(name)} on this run first")
+            raise MissingArtifact(f"{path} is missing: run chapter {writer or writer_of(name)} on this run first")
         return path
 
     def read(self, name: str, ids=None, columns: list[str] | None = None) -> pd.DataFrame:

@@ -128,6 +128,7 @@ def execute_chapters(sources: list[Path], profile: Profile, *, refresh: bool = F
     under way finish, then the first error is raised. Ctrl-C stops the wait at once (the
     kernels, whose parent is gone, stop themselves).
     """
+    import contextlib
     import queue
     import threading
 
@@ -162,12 +163,11 @@ def execute_chapters(sources: list[Path], profile: Profile, *, refresh: bool = F
                 threading.Thread(target=work, args=(source,), name=source.stem, daemon=True).start()
         if not running:
             break
-        while True:
-            try:
-                running.discard(finished.get(timeout=0.2))
-                break
-            except queue.Empty:
-                continue
+        done = None
+        while done is None:  # short waits: Ctrl-C reaches this thread between two
+            with contextlib.suppress(queue.Empty):
+                done = finished.get(timeout=0.2)
+        running.discard(done)
     if errors:
         raise errors[0]
     if pending:  # cannot happen with NEEDS in chapter order; say so rather than skip a chapter
